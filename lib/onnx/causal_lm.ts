@@ -1,0 +1,399 @@
+/**
+ * A causal language model exported to ONNX in Hugging Face's layout (optimum's
+ * decoder-with-past signature), run by onnxruntime-web on WebGPU or WASM, as a
+ * {@linkcode LanguageModel}: {@linkcode OnnxCausalLM.start} runs the prompt once (prefill) and
+ * copies its KV cache to every row; each {@linkcode OnnxDecodeState.step} reorders the cache by
+ * the rows' parents and runs one new token per row for all rows in one batched call.
+ *
+ * Inputs: `input_ids`, `attention_mask`, `position_ids` (when the graph has it),
+ * `past_key_values.{i}.key/.value` `[rows, kvHeads, past, headDim]` (past 0 allowed),
+ * `use_cache_branch` for merged decoders. Outputs: `logits`, `present.{i}.key/.value`. On
+ * WebGPU the `present.*` outputs stay on the GPU and only the logits are downloaded.
+ *
+ * @example
+ * ```ts
+ * import { OnnxCausalLM } from "./causal_lm.ts";
+ * const model = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
+ * const state = await model.start(model.tokenizer.encode("What is Apple?"), 1);
+ * await state.dispose();
+ * await model.dispose();
+ * ```
+ * @module
+ */
+import * as ort from "onnxruntime-web/webgpu";
+import type { DecodeState, LanguageModel } from "../decoding/language_model.ts";
+import {
+  type Backend,
+  type BackendRequest,
+  chooseBackend,
+  configureRuntime,
+  sessionOptions,
+} from "./backend.ts";
+import { type ModelGeometry, modelGeometry } from "./config.ts";
+import { type HubOptions, resolveModelFolder } from "./hub.ts";
+import { type CacheNames, type CacheShape, KvCache } from "./kv_cache.ts";
+import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
+
+/** Options of {@linkcode OnnxCausalLM.load}. */
+export interface LoadOptions extends HubOptions {
+  /** Execution provider: `auto` (default) = WebGPU when an adapter exists, else WASM. */
+  backend?: BackendRequest;
+}
+
+/** One timed session run. */
+export interface RunRecord {
+  /** `prefill` for the prompt, `decode` for one token per row. */
+  phase: "prefill" | "decode";
+  /** Rows in the batch. */
+  rows: number;
+  /** New tokens per row fed in this run. */
+  newTokens: number;
+  /** Cached tokens per row before the run. */
+  pastLength: number;
+  /** Wall time of the run, including the logits' download, in milliseconds. */
+  ms: number;
+  /** Bytes of logits copied to the CPU (the only output downloaded per run on WebGPU). */
+  logitsBytes: number;
+}
+
+/** Last-position outputs of one run for every row. */
+interface Forward {
+  logits: Float32Array[];
+  cache: KvCache;
+}
+
+/** An ONNX decoder with its tokenizer, implementing {@linkcode LanguageModel}. */
+export class OnnxCausalLM implements LanguageModel {
+  /** Runs since the last {@linkcode OnnxCausalLM.start}: the prefill, then each decode step. */
+  runs: RunRecord[] = [];
+
+  private constructor(
+    /** The local model folder. */
+    readonly folder: string,
+    /** The backend that runs the session. */
+    readonly backend: Backend,
+    /** Geometry from config.json. */
+    readonly geometry: ModelGeometry,
+    /** The folder's tokenizer. */
+    readonly tokenizer: TextTokenizer,
+    /** The onnxruntime-web session. */
+    readonly session: ort.InferenceSession,
+    private readonly cacheNames: CacheNames[],
+    private readonly cacheShape: CacheShape,
+    /** Number of logits per row the graph returns. */
+    readonly vocabSize: number,
+  ) {}
+
+  /**
+   * Loads a model folder (or Hub id, downloaded into the cache) on the requested backend.
+   * Errors name the file at fault: missing folder, unreadable config, corrupt ONNX graph, or a
+   * graph without the decoder-with-past inputs.
+   * @example
+   * ```ts
+   * const model = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "auto" });
+   * console.log(model.backend);
+   * ```
+   */
+  static async load(name: string, options: LoadOptions = {}): Promise<OnnxCausalLM> {
+    const folder = await resolveModelFolder(name, options);
+    const readJson = async (file: string, optional = false) => {
+      const path = `${folder}/${file}`;
+      let text: string;
+      try {
+        text = await Deno.readTextFile(path);
+      } catch (e) {
+        if (optional && e instanceof Deno.errors.NotFound) return {};
+        throw new Error(`cannot read ${path}: ${(e as Error).message}`);
+      }
+      try {
+        return JSON.parse(text);
+      } catch (e) {
+        throw new Error(`${path} is not valid JSON: ${(e as Error).message}`);
+      }
+    };
+    const geometry = modelGeometry(
+      await readJson("config.json"),
+      await readJson("generation_config.json", true),
+    );
+    const tokenizer = await loadTokenizer(folder);
+    const backend = await chooseBackend(options.backend ?? "auto");
+    const session = await createSession(folder, backend, geometry);
+    const { cacheNames, cacheShape } = cacheLayout(session, geometry, folder);
+    const logits = session.outputMetadata.find((m) => m.name === "logits");
+    const logitsDim = logits?.isTensor ? logits.shape[2] : undefined;
+    const vocabSize = typeof logitsDim === "number" ? logitsDim : geometry.vocabSize;
+    return new OnnxCausalLM(
+      folder,
+      backend,
+      geometry,
+      tokenizer,
+      session,
+      cacheNames,
+      cacheShape,
+      vocabSize,
+    );
+  }
+
+  /** End-of-sequence ids from the generation config. */
+  get eosTokenIds(): readonly number[] {
+    return this.geometry.eosTokenIds;
+  }
+
+  /**
+   * The text of one token.
+   * @example
+   * ```ts
+   * const model = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
+   * model.tokenText(model.tokenizer.encode(" the")[0]); // " the"
+   * ```
+   */
+  tokenText(id: number): string {
+    return this.tokenizer.tokenText(id);
+  }
+
+  /**
+   * Prefill: runs `prompt` once (batch 1), then copies its cache to `rows` rows.
+   * @example
+   * ```ts
+   * const model = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
+   * const state = await model.start(model.tokenizer.encode("The"), 2);
+   * state.logProbs.length; // 2
+   * ```
+   */
+  async start(prompt: readonly number[], rows: number): Promise<OnnxDecodeState> {
+    if (prompt.length === 0) {
+      throw new RangeError("the prompt must hold at least one token for an ONNX causal LM");
+    }
+    if (!Number.isInteger(rows) || rows < 1) {
+      throw new RangeError(`rows must be a positive integer; got ${rows}`);
+    }
+    this.runs = [];
+    const empty = KvCache.empty(this.cacheNames, this.cacheShape, 1);
+    const first = await this.forward([prompt], empty, "prefill");
+    const cache = await first.cache.reorder(new Array(rows).fill(0));
+    return new OnnxDecodeState(this, new Array(rows).fill(first.logits[0]), cache);
+  }
+
+  /**
+   * Runs `tokens[r]` (all rows the same length) after `cache` and returns each row's
+   * last-position logits and the grown cache. Disposes `cache`.
+   */
+  async forward(
+    tokens: readonly (readonly number[])[],
+    cache: KvCache,
+    phase: RunRecord["phase"],
+  ): Promise<Forward> {
+    const rows = tokens.length;
+    const n = tokens[0].length;
+    const past = cache.pastLength;
+    const int64 = (values: number[], dims: number[]) =>
+      new ort.Tensor("int64", BigInt64Array.from(values, BigInt), dims);
+    const feeds: Record<string, ort.Tensor> = {
+      ...cache.feeds(),
+      input_ids: int64(tokens.flat(), [rows, n]),
+    };
+    const inputs = this.session.inputNames;
+    if (inputs.includes("attention_mask")) {
+      feeds.attention_mask = int64(new Array(rows * (past + n)).fill(1), [rows, past + n]);
+    }
+    if (inputs.includes("position_ids")) {
+      const positions = Array.from({ length: n }, (_, j) => past + j);
+      feeds.position_ids = int64(tokens.flatMap(() => positions), [rows, n]);
+    }
+    if (inputs.includes("use_cache_branch")) {
+      feeds.use_cache_branch = new ort.Tensor("bool", new Uint8Array([past > 0 ? 1 : 0]), [1]);
+    }
+    const t0 = performance.now();
+    const outputs = await this.session.run(feeds);
+    const logitsTensor = outputs.logits;
+    const all = (await logitsTensor.getData()) as Float32Array;
+    const ms = performance.now() - t0;
+    for (const [name, t] of Object.entries(feeds)) {
+      if (!name.startsWith("past_key_values")) t.dispose();
+    }
+    cache.dispose();
+    const vocab = logitsTensor.dims[2];
+    const logits = Array.from({ length: rows }, (_, r) => {
+      const offset = (r * n + n - 1) * vocab;
+      return all.slice(offset, offset + this.vocabSize);
+    });
+    logitsTensor.dispose();
+    const next = KvCache.fromOutputs(this.cacheNames, this.cacheShape, outputs, presentName);
+    for (const [name, t] of Object.entries(outputs)) {
+      if (name !== "logits" && !name.startsWith("present")) t.dispose();
+    }
+    this.runs.push({
+      phase,
+      rows,
+      newTokens: n,
+      pastLength: past,
+      ms,
+      logitsBytes: all.byteLength,
+    });
+    return { logits, cache: next };
+  }
+
+  /** Releases the onnxruntime session. */
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Decoding state of an {@linkcode OnnxCausalLM}: log-probs per row and the KV cache. */
+export class OnnxDecodeState implements DecodeState {
+  /** `log_softmax` of each row's last-position logits. */
+  readonly logProbs: readonly Float32Array[];
+  #cache: KvCache | undefined;
+
+  /** Wraps one run's outputs; used by {@linkcode OnnxCausalLM}. */
+  constructor(
+    private readonly model: OnnxCausalLM,
+    /** Raw last-position logits of each row. */
+    readonly logits: readonly Float32Array[],
+    cache: KvCache,
+  ) {
+    this.logProbs = logits.map(logSoftmax);
+    this.#cache = cache;
+  }
+
+  /** The KV cache (rows x cached tokens); throws once the state has been stepped or disposed. */
+  get cache(): KvCache {
+    if (!this.#cache) throw new Error("this decode state was already stepped or disposed");
+    return this.#cache;
+  }
+
+  /**
+   * Row `i` of the next state continues row `parents[i]` with `tokens[i]`: the cache is
+   * reordered by `parents` (on the GPU when it lives there) and all rows run as one batch.
+   * @example
+   * ```ts
+   * const model = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
+   * const s0 = await model.start(model.tokenizer.encode("The"), 2);
+   * const s1 = await s0.step([0, 0], [1, 2]);
+   * await s1.dispose();
+   * ```
+   */
+  async step(parents: readonly number[], tokens: readonly number[]): Promise<OnnxDecodeState> {
+    if (parents.length !== tokens.length || parents.length === 0) {
+      throw new RangeError(
+        `step needs one parent per token and at least one row; got ${parents.length} parents ` +
+          `and ${tokens.length} tokens`,
+      );
+    }
+    for (const t of tokens) {
+      if (!Number.isInteger(t) || t < 0 || t >= this.model.vocabSize) {
+        throw new RangeError(`token ${t} is outside the vocabulary 0..${this.model.vocabSize - 1}`);
+      }
+    }
+    const cache = await this.cache.reorder(parents);
+    this.#cache = undefined;
+    const out = await this.model.forward(tokens.map((t) => [t]), cache, "decode");
+    return new OnnxDecodeState(this.model, out.logits, out.cache);
+  }
+
+  /** Releases the KV cache. */
+  dispose(): void {
+    this.#cache?.dispose();
+    this.#cache = undefined;
+  }
+}
+
+/**
+ * `log_softmax` of a row of logits, accumulated in double precision.
+ * @example
+ * ```ts
+ * logSoftmax(new Float32Array([0, 0])); // [-0.693..., -0.693...]
+ * ```
+ */
+export function logSoftmax(logits: Float32Array): Float32Array {
+  let max = -Infinity;
+  for (const x of logits) if (x > max) max = x;
+  let sum = 0;
+  for (const x of logits) sum += Math.exp(x - max);
+  const logZ = max + Math.log(sum);
+  return logits.map((x) => x - logZ);
+}
+
+function presentName(input: string): string {
+  return input.replace(/^past_key_values/, "present");
+}
+
+async function createSession(
+  folder: string,
+  backend: Backend,
+  geometry: ModelGeometry,
+): Promise<ort.InferenceSession> {
+  const path = `${folder}/onnx/model.onnx`;
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  const externalData: { path: string; data: Uint8Array }[] = [];
+  try {
+    externalData.push({
+      path: "model.onnx_data",
+      data: await Deno.readFile(`${path}_data`),
+    });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const gpuOutputs = Array.from({ length: geometry.layers }, (_, i) => [
+    `present.${i}.key`,
+    `present.${i}.value`,
+  ]).flat();
+  configureRuntime();
+  try {
+    return await ort.InferenceSession.create(bytes, {
+      ...sessionOptions(backend, gpuOutputs),
+      ...(externalData.length > 0 ? { externalData } : {}),
+    });
+  } catch (e) {
+    throw new Error(
+      `${path} could not be loaded as an ONNX model on ${backend}: ` +
+        `${(e as Error).message ?? e}`,
+    );
+  }
+}
+
+function cacheLayout(
+  session: ort.InferenceSession,
+  geometry: ModelGeometry,
+  folder: string,
+): { cacheNames: CacheNames[]; cacheShape: CacheShape } {
+  const required = ["input_ids", "past_key_values.0.key", "past_key_values.0.value"];
+  const missing = required.filter((n) => !session.inputNames.includes(n));
+  if (missing.length > 0 || !session.outputNames.includes("logits")) {
+    throw new Error(
+      `${folder}/onnx/model.onnx is not a decoder with past key values (optimum's ` +
+        `text-generation-with-past export): missing ${
+          [...missing, ...(session.outputNames.includes("logits") ? [] : ["output logits"])]
+            .join(", ")
+        }; it has inputs ${session.inputNames.join(", ")}`,
+    );
+  }
+  const cacheNames = Array.from({ length: geometry.layers }, (_, i) => ({
+    key: `past_key_values.${i}.key`,
+    value: `past_key_values.${i}.value`,
+  }));
+  for (const { key, value } of cacheNames) {
+    for (const name of [key, value]) {
+      if (!session.inputNames.includes(name) || !session.outputNames.includes(presentName(name))) {
+        throw new Error(
+          `${folder}/onnx/model.onnx lacks ${name} or ${presentName(name)} although ` +
+            `config.json says ${geometry.layers} layers`,
+        );
+      }
+    }
+  }
+  const meta = session.inputMetadata.find((m) => m.name === "past_key_values.0.key");
+  const type = meta?.isTensor ? meta.type : "float32";
+  if (type !== "float32" && type !== "float16") {
+    throw new Error(`${folder}/onnx/model.onnx: KV cache type ${type} is not supported`);
+  }
+  return {
+    cacheNames,
+    cacheShape: { kvHeads: geometry.kvHeads, headDim: geometry.headDim, dataType: type },
+  };
+}

@@ -1,0 +1,252 @@
+/**
+ * The key/value cache of a decoder run by onnxruntime-web: one key and one value tensor per
+ * layer, each `[rows, kvHeads, pastLength, headDim]`, fed back as `past_key_values.*` inputs.
+ *
+ * On WebGPU the tensors never leave the GPU: they are the sessions's `present.*` outputs kept
+ * as GPU buffers, and reordering rows for beam search (each new beam continues some parent
+ * beam) is a gather done by GPU buffer-to-buffer copies of whole rows, skipped entirely when
+ * every row continues itself. On WASM the same gather copies typed-array slices.
+ *
+ * @example
+ * ```ts
+ * import { KvCache } from "./kv_cache.ts";
+ * const cache = KvCache.empty([{ key: "past_key_values.0.key", value: "past_key_values.0.value" }],
+ *   { kvHeads: 2, headDim: 4, dataType: "float32" });
+ * cache.pastLength; // 0
+ * ```
+ * @module
+ */
+import * as ort from "onnxruntime-web/webgpu";
+
+/** The input names of one layer's cache. */
+export interface CacheNames {
+  /** Input name of the layer's past keys, e.g. `past_key_values.0.key`. */
+  key: string;
+  /** Input name of the layer's past values, e.g. `past_key_values.0.value`. */
+  value: string;
+}
+
+/** What the cache tensors look like apart from rows and length. */
+export interface CacheShape {
+  /** Key/value heads. */
+  kvHeads: number;
+  /** Head dimension. */
+  headDim: number;
+  /** Element type of the cache inputs. */
+  dataType: "float32" | "float16";
+}
+
+/** Bytes per element of the cache's element types. */
+const BYTES: Record<CacheShape["dataType"], number> = { float32: 4, float16: 2 };
+
+/** A model's KV cache for some rows; owns its tensors until {@linkcode KvCache.dispose}. */
+export class KvCache {
+  #tensors: Map<string, ort.Tensor>;
+  #disposed = false;
+
+  private constructor(
+    /** Input names, one entry per layer. */
+    readonly names: readonly CacheNames[],
+    /** Shape apart from rows and length. */
+    readonly shape: CacheShape,
+    /** Rows (beams) in the cache. */
+    readonly rows: number,
+    /** Tokens cached per row. */
+    readonly pastLength: number,
+    tensors: Map<string, ort.Tensor>,
+  ) {
+    this.#tensors = tensors;
+  }
+
+  /**
+   * A cache holding nothing yet (past length 0), for a prefill.
+   * @example
+   * ```ts
+   * KvCache.empty([{ key: "k", value: "v" }], { kvHeads: 1, headDim: 2, dataType: "float32" }, 3).rows; // 3
+   * ```
+   */
+  static empty(names: readonly CacheNames[], shape: CacheShape, rows = 1): KvCache {
+    const tensors = new Map<string, ort.Tensor>();
+    for (const { key, value } of names) {
+      for (const name of [key, value]) {
+        tensors.set(name, emptyTensor(shape.dataType, [rows, shape.kvHeads, 0, shape.headDim]));
+      }
+    }
+    return new KvCache(names, shape, rows, 0, tensors);
+  }
+
+  /**
+   * The cache a run returned: `present.*` outputs, renamed to the `past_key_values.*` inputs
+   * they feed (`presentName` maps an input name to its output name).
+   * @example
+   * ```ts
+   * // const next = KvCache.fromOutputs(names, shape, outputs, (n) => n.replace("past_key_values", "present"));
+   * ```
+   */
+  static fromOutputs(
+    names: readonly CacheNames[],
+    shape: CacheShape,
+    outputs: Record<string, ort.Tensor>,
+    presentName: (input: string) => string,
+  ): KvCache {
+    const tensors = new Map<string, ort.Tensor>();
+    let rows = -1;
+    let pastLength = -1;
+    for (const { key, value } of names) {
+      for (const name of [key, value]) {
+        const t = outputs[presentName(name)];
+        if (!t) throw new Error(`the model returned no ${presentName(name)} for ${name}`);
+        if (t.dims.length !== 4 || t.dims[1] !== shape.kvHeads || t.dims[3] !== shape.headDim) {
+          throw new Error(
+            `${presentName(name)} has shape [${t.dims}], expected [rows, ${shape.kvHeads}, ` +
+              `length, ${shape.headDim}]`,
+          );
+        }
+        rows = t.dims[0];
+        pastLength = t.dims[2];
+        tensors.set(name, t);
+      }
+    }
+    return new KvCache(names, shape, rows, pastLength, tensors);
+  }
+
+  /** Where the tensors live: `gpu-buffer` on WebGPU, `cpu` on WASM or while empty. */
+  get location(): ort.Tensor.DataLocation {
+    return this.#tensors.values().next().value?.location ?? "cpu";
+  }
+
+  /**
+   * The `past_key_values.*` feeds of the next run.
+   * @example
+   * ```ts
+   * // await session.run({ ...cache.feeds(), input_ids, attention_mask, position_ids });
+   * ```
+   */
+  feeds(): Record<string, ort.Tensor> {
+    if (this.#disposed) throw new Error("KvCache used after dispose()");
+    return Object.fromEntries(this.#tensors);
+  }
+
+  /**
+   * The cache for the next step's rows: row `i` copies row `parents[i]` of this cache. Returns
+   * this cache unchanged when `parents` is the identity; otherwise returns a new cache and
+   * disposes this one. Runs on the GPU when the tensors are GPU buffers.
+   * @example
+   * ```ts
+   * // const next = await cache.reorder([0, 0, 1]); // three beams from two parents
+   * ```
+   */
+  async reorder(parents: readonly number[]): Promise<KvCache> {
+    if (this.#disposed) throw new Error("KvCache used after dispose()");
+    for (const p of parents) {
+      if (!Number.isInteger(p) || p < 0 || p >= this.rows) {
+        throw new RangeError(`parent row ${p} is outside the cache's rows 0..${this.rows - 1}`);
+      }
+    }
+    if (parents.length === this.rows && parents.every((p, i) => p === i)) return this;
+    const dims = [parents.length, this.shape.kvHeads, this.pastLength, this.shape.headDim];
+    const rowElements = this.shape.kvHeads * this.pastLength * this.shape.headDim;
+    const tensors = new Map<string, ort.Tensor>();
+    if (this.location === "gpu-buffer") {
+      const device = (await ort.env.webgpu.device) as GPUDevice;
+      const rowBytes = rowElements * BYTES[this.shape.dataType];
+      if (rowBytes % 4 !== 0) {
+        throw new Error(
+          `cannot copy cache rows of ${rowBytes} bytes on the GPU (not a multiple of 4)`,
+        );
+      }
+      const dataType = this.shape.dataType;
+      const encoder = device.createCommandEncoder();
+      for (const [name, t] of this.#tensors) {
+        const buffer = device.createBuffer({
+          size: Math.max(16, Math.ceil((rowBytes * parents.length) / 16) * 16),
+          usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+        });
+        parents.forEach((p, i) =>
+          encoder.copyBufferToBuffer(
+            t.gpuBuffer as GPUBuffer,
+            p * rowBytes,
+            buffer,
+            i * rowBytes,
+            rowBytes,
+          )
+        );
+        tensors.set(
+          name,
+          ort.Tensor.fromGpuBuffer(buffer, {
+            dataType,
+            dims,
+            download: () => downloadBuffer(device, buffer, rowBytes * parents.length, dataType),
+            dispose: () => buffer.destroy(),
+          }) as ort.Tensor,
+        );
+      }
+      device.queue.submit([encoder.finish()]);
+    } else {
+      for (const [name, t] of this.#tensors) {
+        const source = t.data as Float32Array | Uint16Array;
+        const data = new (source.constructor as Float32ArrayConstructor | Uint16ArrayConstructor)(
+          rowElements * parents.length,
+        );
+        parents.forEach((p, i) =>
+          data.set(source.subarray(p * rowElements, (p + 1) * rowElements), i * rowElements)
+        );
+        tensors.set(name, new ort.Tensor(this.shape.dataType, data, dims));
+      }
+    }
+    const next = new KvCache(this.names, this.shape, parents.length, this.pastLength, tensors);
+    this.dispose();
+    return next;
+  }
+
+  /**
+   * The cache's contents as CPU arrays keyed by input name (downloads GPU buffers); for tests
+   * and inspection, not for the decoding loop.
+   * @example
+   * ```ts
+   * // const host = await cache.download(); host["past_key_values.0.key"].length;
+   * ```
+   */
+  async download(): Promise<Record<string, Float32Array | Uint16Array>> {
+    const out: Record<string, Float32Array | Uint16Array> = {};
+    for (const [name, t] of this.#tensors) {
+      out[name] = (await t.getData()) as Float32Array | Uint16Array;
+    }
+    return out;
+  }
+
+  /** Releases the tensors (GPU buffers go back to onnxruntime or are destroyed). Idempotent. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const t of this.#tensors.values()) t.dispose();
+    this.#tensors.clear();
+  }
+}
+
+async function downloadBuffer(
+  device: GPUDevice,
+  buffer: GPUBuffer,
+  bytes: number,
+  dataType: CacheShape["dataType"],
+): Promise<Float32Array | Uint16Array> {
+  const staging = device.createBuffer({
+    size: buffer.size,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  const encoder = device.createCommandEncoder();
+  encoder.copyBufferToBuffer(buffer, 0, staging, 0, buffer.size);
+  device.queue.submit([encoder.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const copy = staging.getMappedRange().slice(0, bytes);
+  const data = dataType === "float32" ? new Float32Array(copy) : new Uint16Array(copy);
+  staging.unmap();
+  staging.destroy();
+  return data;
+}
+
+function emptyTensor(dataType: CacheShape["dataType"], dims: number[]): ort.Tensor {
+  return dataType === "float32"
+    ? new ort.Tensor("float32", new Float32Array(0), dims)
+    : new ort.Tensor("float16", new Uint16Array(0), dims);
+}
