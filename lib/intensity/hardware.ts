@@ -1,0 +1,182 @@
+/**
+ * Processor presets for the roofline: peak FLOP/s per element type and memory bandwidth, each
+ * with its source. Presets live in `data/hardware.json`; measurements of this machine go in
+ * `data/hardware-measured.json` (same schema, optional, loaded when present and marked
+ * `measured`). A file maps an id to:
+ *
+ * ```json
+ * { "name": "…", "peakFlopsPerS": { "fp16": 125e12, "fp32": 15.7e12 },
+ *   "memoryGbPerS": 900, "l2GbPerS": 3100, "source": "where the numbers come from" }
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { hardwareRoof, loadHardware } from "./hardware.ts";
+ * const v100 = loadHardware().v100;
+ * hardwareRoof(v100, "fp16").peakFlopsPerS; // 125e12
+ * ```
+ * @module
+ */
+import { type Dtype, DTYPE_BYTES } from "./config.ts";
+import type { Roof } from "./roofline.ts";
+
+/** A processor's peaks. */
+export interface Hardware {
+  /** Key in the data file (`v100`, `a100`, …). */
+  readonly id: string;
+  /** Human-readable name. */
+  readonly name: string;
+  /** Peak FLOP/s (OP/s for int8) per element type; a missing type has no fast path. */
+  readonly peakFlopsPerS: Readonly<Partial<Record<Dtype, number>>>;
+  /** Off-chip memory bandwidth, GB/s (10⁹ bytes per second). */
+  readonly memoryGbPerS: number;
+  /** On-chip L2 bandwidth, GB/s, when known. */
+  readonly l2GbPerS?: number;
+  /** Where the numbers come from. */
+  readonly source: string;
+  /** True when measured on this machine rather than taken from a datasheet. */
+  readonly measured: boolean;
+}
+
+/** The presets' data file. */
+export const HARDWARE_FILE: URL = new URL("../../data/hardware.json", import.meta.url);
+
+/** Measurements of this machine (optional; written by the benchmark). */
+export const MEASURED_HARDWARE_FILE: URL = new URL(
+  "../../data/hardware-measured.json",
+  import.meta.url,
+);
+
+/**
+ * Validates one data file's parsed JSON into hardware entries.
+ * @throws {TypeError} naming the file, entry and field that is wrong.
+ * @example
+ * ```ts
+ * parseHardware({ x: { name: "X", peakFlopsPerS: { fp16: 1e12 }, memoryGbPerS: 100,
+ *   source: "test" } }, "inline", false);
+ * ```
+ */
+export function parseHardware(json: unknown, origin: string, measured: boolean): Hardware[] {
+  const fail = (what: string): never => {
+    throw new TypeError(`${origin}: ${what}`);
+  };
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    fail("expected an object mapping hardware ids to entries");
+  }
+  const positive = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v > 0;
+  return Object.entries(json as Record<string, Record<string, unknown>>).map(([id, e]) => {
+    if (typeof e !== "object" || e === null) fail(`entry "${id}" must be an object`);
+    if (typeof e.name !== "string") fail(`entry "${id}": name must be a string`);
+    if (typeof e.source !== "string" || e.source === "") {
+      fail(`entry "${id}": source must say where the numbers come from`);
+    }
+    if (!positive(e.memoryGbPerS)) fail(`entry "${id}": memoryGbPerS must be a positive number`);
+    if (e.l2GbPerS !== undefined && !positive(e.l2GbPerS)) {
+      fail(`entry "${id}": l2GbPerS must be a positive number when given`);
+    }
+    const peaks = e.peakFlopsPerS as Record<string, unknown>;
+    if (typeof peaks !== "object" || peaks === null || Object.keys(peaks).length === 0) {
+      fail(`entry "${id}": peakFlopsPerS must map at least one dtype to FLOP/s`);
+    }
+    for (const [dtype, v] of Object.entries(peaks)) {
+      if (!Object.hasOwn(DTYPE_BYTES, dtype)) {
+        fail(`entry "${id}": unknown dtype "${dtype}"; allowed: ${Object.keys(DTYPE_BYTES)}`);
+      }
+      if (!positive(v)) fail(`entry "${id}": peakFlopsPerS.${dtype} must be a positive number`);
+    }
+    return {
+      id,
+      name: e.name as string,
+      peakFlopsPerS: peaks as Partial<Record<Dtype, number>>,
+      memoryGbPerS: e.memoryGbPerS as number,
+      ...(e.l2GbPerS === undefined ? {} : { l2GbPerS: e.l2GbPerS as number }),
+      source: e.source as string,
+      measured,
+    };
+  });
+}
+
+/**
+ * All hardware presets by id, from `data/hardware.json` and, when present,
+ * `data/hardware-measured.json` (a measured entry may not reuse a preset's id).
+ * @example
+ * ```ts
+ * Object.keys(loadHardware()); // ["v100", "a100", "h100", …measured]
+ * ```
+ */
+export function loadHardware(
+  presets: URL = HARDWARE_FILE,
+  measured: URL = MEASURED_HARDWARE_FILE,
+): Record<string, Hardware> {
+  const all: Record<string, Hardware> = {};
+  const read = (url: URL, isMeasured: boolean) => {
+    const text = Deno.readTextFileSync(url);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new TypeError(`${url.pathname}: not valid JSON (${(e as Error).message})`);
+    }
+    for (const hw of parseHardware(json, url.pathname, isMeasured)) {
+      if (all[hw.id]) throw new TypeError(`${url.pathname}: hardware id "${hw.id}" repeats`);
+      all[hw.id] = hw;
+    }
+  };
+  read(presets, false);
+  try {
+    Deno.statSync(measured);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return all;
+    throw e;
+  }
+  read(measured, true);
+  return all;
+}
+
+/**
+ * The entry `id` of `hardware`.
+ * @throws {RangeError} naming the unknown id and the known ones.
+ * @example
+ * ```ts
+ * findHardware(loadHardware(), "h100").memoryGbPerS; // 3350
+ * ```
+ */
+export function findHardware(hardware: Record<string, Hardware>, id: string): Hardware {
+  const hw = Object.hasOwn(hardware, id) ? hardware[id] : undefined;
+  if (!hw) {
+    throw new RangeError(`unknown hardware "${id}"; known: ${Object.keys(hardware).join(", ")}`);
+  }
+  return hw;
+}
+
+/**
+ * The roof of `hardware` for `dtype` against off-chip memory (`dram`) or L2.
+ * @throws {RangeError} when the hardware lists no peak for `dtype` or no L2 bandwidth.
+ * @example
+ * ```ts
+ * const roof = hardwareRoof(loadHardware().v100, "fp16", "l2");
+ * roof.bandwidthBytesPerS; // 3.1e12
+ * ```
+ */
+export function hardwareRoof(
+  hardware: Hardware,
+  dtype: Dtype,
+  memory: "dram" | "l2" = "dram",
+): Roof {
+  const peak = hardware.peakFlopsPerS[dtype];
+  if (peak === undefined) {
+    throw new RangeError(
+      `hardware "${hardware.id}" lists no ${dtype} peak; it lists: ` +
+        Object.keys(hardware.peakFlopsPerS).join(", "),
+    );
+  }
+  const gbPerS = memory === "dram" ? hardware.memoryGbPerS : hardware.l2GbPerS;
+  if (gbPerS === undefined) {
+    throw new RangeError(`hardware "${hardware.id}" lists no ${memory} bandwidth`);
+  }
+  return {
+    name: `${hardware.name}${memory === "l2" ? " (L2)" : ""}`,
+    peakFlopsPerS: peak,
+    bandwidthBytesPerS: gbPerS * 1e9,
+  };
+}

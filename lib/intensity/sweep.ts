@@ -1,0 +1,81 @@
+/**
+ * How each matrix multiplication's intensity moves as one size of the configuration varies:
+ * prefill intensity against sequence length, decode intensity against batch size.
+ *
+ * @example
+ * ```ts
+ * import { modelConfig } from "./config.ts";
+ * import { intensitySweep } from "./sweep.ts";
+ * const s = intensitySweep(modelConfig(), "decode", "batch", [1, 8, 64]);
+ * s.series[0].intensity; // Q projection at B = 1, 8, 64: ≈ [1.0, 7.97, 62.1]
+ * ```
+ * @module
+ */
+import { type ModelConfig, modelConfig } from "./config.ts";
+import { fractionToNumber } from "./fraction.ts";
+import { layerOps, type Phase } from "./layer.ts";
+
+/** The configuration sizes a sweep can vary. */
+export const SWEEP_FIELDS = ["seqLen", "batch", "dModel", "ffn"] as const;
+
+/** A size a sweep can vary. */
+export type SweepField = typeof SWEEP_FIELDS[number];
+
+/** One matmul's intensity along the sweep. */
+export interface SweepSeries {
+  /** Step numbers that share this curve (identical intensities at every point). */
+  readonly steps: readonly number[];
+  /** Plain-text label of the first step. */
+  readonly label: string;
+  /** All-heads intensity at each value, FLOPs per byte. */
+  readonly intensity: readonly number[];
+}
+
+/** Result of {@linkcode intensitySweep}. */
+export interface IntensitySweep {
+  /** Phase swept. */
+  readonly phase: Phase;
+  /** Size varied. */
+  readonly field: SweepField;
+  /** Its values. */
+  readonly values: readonly number[];
+  /** One series per distinct curve, in step order. */
+  readonly series: readonly SweepSeries[];
+}
+
+/**
+ * Intensity (all heads together) of every matmul of `phase` as `field` takes `values`; steps
+ * whose curves coincide (e.g. K and V projections) share one series.
+ * @throws {RangeError} when a value makes the configuration invalid.
+ * @example
+ * ```ts
+ * import { modelConfig } from "./config.ts";
+ * intensitySweep(modelConfig(), "prefill", "seqLen", [128, 4096]).series.length; // 4
+ * ```
+ */
+export function intensitySweep(
+  config: ModelConfig,
+  phase: Phase,
+  field: SweepField,
+  values: readonly number[],
+): IntensitySweep {
+  if (!(SWEEP_FIELDS as readonly string[]).includes(field)) {
+    throw new RangeError(`cannot sweep "${field}"; allowed: ${SWEEP_FIELDS.join(", ")}`);
+  }
+  if (values.length === 0) throw new RangeError("a sweep needs at least one value");
+  const perValue = values.map((v) =>
+    layerOps(modelConfig({ ...config, [field]: v }), phase).filter((op) => op.matmul)
+  );
+  const byCurve = new Map<string, { steps: number[]; label: string; intensity: number[] }>();
+  perValue[0].forEach((op, i) => {
+    const intensity = perValue.map((ops) => fractionToNumber(ops[i].matmul!.all.intensity));
+    const key = perValue.map((ops) => {
+      const f = ops[i].matmul!.all.intensity;
+      return `${f.numerator}/${f.denominator}`;
+    }).join(",");
+    const seen = byCurve.get(key);
+    if (seen) seen.steps.push(op.step);
+    else byCurve.set(key, { steps: [op.step], label: op.label, intensity });
+  });
+  return { phase, field, values: [...values], series: [...byCurve.values()] };
+}
