@@ -175,6 +175,7 @@ export function hardwareRoof(
     throw new RangeError(`hardware "${hardware.id}" lists no ${memory} bandwidth`);
   }
   return {
+    id: memory === "dram" ? hardware.id : `${hardware.id}-l2`,
     name: `${hardware.name}${memory === "l2" ? " (L2)" : ""}`,
     peakFlopsPerS: peak,
     bandwidthBytesPerS: gbPerS * 1e9,

@@ -19,3 +19,4 @@ export * from "./layer.ts";
 export * from "./matmul.ts";
 export * from "./roofline.ts";
 export * from "./sweep.ts";
+export * from "./report.ts";

@@ -16,6 +16,8 @@ import type { LayerOp } from "./layer.ts";
 
 /** A processor's roof: peak FLOP/s and the bandwidth of one memory level. */
 export interface Roof {
+  /** Hardware id the roof comes from, when it comes from a preset. */
+  readonly id?: string;
   /** Shown in plots and tables. */
   readonly name: string;
   /** Peak FLOP/s. */

@@ -1,0 +1,266 @@
+/**
+ * Tables of a layer's operations: the homework's layout (No., Computation, Input, Output,
+ * Arithmetic Intensity, math rendered), a cost table with M, N, K, FLOPs, bytes and roofline
+ * columns, each intensity's derivation in rendered math, and per-phase layer times.
+ *
+ * @example
+ * ```ts
+ * import { modelConfig, prefillOps } from "../intensity/mod.ts";
+ * import { handoutTable } from "./intensity.ts";
+ * handoutTable(prefillOps(modelConfig()));
+ * ```
+ * @module
+ */
+import {
+  bytesPerElement,
+  type Fraction,
+  fractionLatex,
+  fractionToNumber,
+  type LayerOp,
+  layerTime,
+  type ModelConfig,
+  opEstimate,
+  ridgeIntensity,
+  type Roof,
+} from "../intensity/mod.ts";
+import { type Column, type Displayable, formatNumber, markdown, table } from "./mod.ts";
+
+/**
+ * An intensity's decimal: two places from 100 on, four below (so 0.9995 stays distinct from 1).
+ * @example
+ * ```ts
+ * formatIntensity(4096 / 3); // "1365.33"
+ * formatIntensity(2048 / 2049); // "0.9995"
+ * ```
+ */
+export function formatIntensity(value: number): string {
+  return value.toFixed(value >= 100 ? 2 : 4);
+}
+
+/**
+ * An exact intensity and its decimal as LaTeX: `\frac{4096}{3} \approx 1365.33`.
+ * @example
+ * ```ts
+ * import { fraction } from "../intensity/mod.ts";
+ * intensityLatex(fraction(4096n, 3n)); // "\\frac{4096}{3} \\approx 1365.33"
+ * ```
+ */
+export function intensityLatex(f: Fraction): string {
+  const decimal = formatIntensity(fractionToNumber(f));
+  return f.denominator === 1n ? fractionLatex(f) : `${fractionLatex(f)} \\approx ${decimal}`;
+}
+
+/** Options of {@linkcode handoutTable}. */
+export interface HandoutTableOptions {
+  /** Shown above the table. */
+  caption?: string;
+  /** Intensity of all heads together instead of one head (differs only under GQA). */
+  allHeads?: boolean;
+}
+
+/**
+ * The homework's table: No., Computation, Input, Output, Arithmetic Intensity (exact fraction
+ * and decimal, "-" for the non-matmul rows), with every cell in math.
+ * @example
+ * ```ts
+ * import { decodeOps, modelConfig } from "../intensity/mod.ts";
+ * handoutTable(decodeOps(modelConfig()), { caption: "Decode" });
+ * ```
+ */
+export function handoutTable(
+  ops: readonly LayerOp[],
+  options: HandoutTableOptions = {},
+): Displayable {
+  const columns: Column<LayerOp>[] = [
+    { key: (op) => String(op.step), header: "No.", align: "right" },
+    { key: (op) => `$${op.computation}$`, header: "Computation" },
+    { key: (op) => `$${op.input}$`, header: "Input" },
+    { key: (op) => `$${op.output}$`, header: "Output" },
+    {
+      key: (op) =>
+        op.matmul
+          ? `$${intensityLatex(options.allHeads ? op.matmul.all.intensity : op.matmul.intensity)}$`
+          : "-",
+      header: "Arithmetic Intensity",
+    },
+  ];
+  return table(columns, ops, { caption: options.caption });
+}
+
+/** Options of {@linkcode costTable}. */
+export interface CostTableOptions {
+  /** Shown above the table. */
+  caption?: string;
+  /** Add attainable FLOP/s, bound and time columns for each roof. */
+  roofs?: readonly Roof[];
+  /** Plain-text computation instead of LaTeX (for terminals). */
+  plain?: boolean;
+  /** Leave out the non-matmul rows. */
+  matmulsOnly?: boolean;
+}
+
+/**
+ * Every operation with M, N, K, FLOPs, bytes and intensity of one product, the number of
+ * products per layer, and, per roof, the bound, attainable TFLOP/s and time of all of them.
+ * @example
+ * ```ts
+ * import { modelConfig, prefillOps } from "../intensity/mod.ts";
+ * costTable(prefillOps(modelConfig()), {
+ *   roofs: [{ name: "V100", peakFlopsPerS: 125e12, bandwidthBytesPerS: 900e9 }],
+ * });
+ * ```
+ */
+export function costTable(ops: readonly LayerOp[], options: CostTableOptions = {}): Displayable {
+  const num = (f: (op: LayerOp) => number | bigint) => (op: LayerOp) =>
+    op.matmul ? formatNumber(Number(f(op))) : "-";
+  const columns: Column<LayerOp>[] = [
+    { key: (op) => String(op.step), header: "No.", align: "right" },
+    {
+      key: (op) => options.plain ? op.label : `$${op.computation}$`,
+      header: "Computation",
+    },
+    { key: num((op) => op.matmul!.m), header: "M", align: "right" },
+    { key: num((op) => op.matmul!.n), header: "N", align: "right" },
+    { key: num((op) => op.matmul!.k), header: "K", align: "right" },
+    { key: num((op) => op.matmul!.flops), header: "FLOPs", align: "right" },
+    { key: num((op) => op.matmul!.bytes), header: "Bytes", align: "right" },
+    {
+      key: (op) => {
+        if (!op.matmul) return "-";
+        const { numerator, denominator } = op.matmul.intensity;
+        return denominator === 1n ? `${numerator}` : `${numerator}/${denominator}`;
+      },
+      header: "Intensity (exact)",
+      align: "right",
+    },
+    {
+      key: (op) => op.matmul ? formatIntensity(fractionToNumber(op.matmul.intensity)) : "-",
+      header: "Intensity",
+      align: "right",
+    },
+    {
+      key: (op) => op.matmul ? String(op.matmul.products) : "-",
+      header: "Products",
+      align: "right",
+    },
+    {
+      key: (op) => op.matmul ? formatIntensity(fractionToNumber(op.matmul.all.intensity)) : "-",
+      header: "Intensity (all heads)",
+      align: "right",
+    },
+  ];
+  for (const roof of options.roofs ?? []) {
+    const est = (op: LayerOp) => opEstimate(op, roof);
+    const short = roof.id ?? roof.name;
+    columns.push(
+      { key: (op) => op.matmul ? est(op).bound : "-", header: `${short} bound` },
+      {
+        key: (op) => op.matmul ? (est(op).attainableFlopsPerS / 1e12).toFixed(2) : "-",
+        header: `${short} TFLOP/s`,
+        align: "right",
+      },
+      {
+        key: (op) => op.matmul ? (est(op).seconds * 1e6).toFixed(2) : "-",
+        header: `${short} time µs`,
+        align: "right",
+      },
+    );
+  }
+  const rows = options.matmulsOnly ? ops.filter((op) => op.matmul) : ops;
+  return table(columns, rows, { caption: options.caption });
+}
+
+/**
+ * The derivation of one matmul's intensity in display math: the course's formula, the
+ * configuration's symbols, the numbers, the exact reduced fraction and its decimal.
+ * @throws {RangeError} for an operation that is not a matrix multiplication.
+ * @example
+ * ```ts
+ * import { modelConfig, prefillOps } from "../intensity/mod.ts";
+ * const c = modelConfig();
+ * derivation(prefillOps(c)[0], c);
+ * ```
+ */
+export function derivation(op: LayerOp, config: ModelConfig): Displayable {
+  return markdown(derivationLatex(op, config));
+}
+
+/**
+ * The derivation of {@linkcode derivation} as a Markdown string (`$$…$$`).
+ * @example
+ * ```ts
+ * import { modelConfig, prefillOps } from "../intensity/mod.ts";
+ * const c = modelConfig();
+ * derivationLatex(prefillOps(c)[0], c).startsWith("$$"); // true
+ * ```
+ */
+export function derivationLatex(op: LayerOp, config: ModelConfig): string {
+  const m = op.matmul;
+  if (!m) throw new RangeError(`step ${op.step} (${op.label}) is a ${op.kind}, not a matmul`);
+  const b = bytesPerElement(config);
+  const { m: sm, n: sn, k: sk } = m.symbols;
+  const dot = (...xs: (string | number)[]) => xs.join(" \\cdot ");
+  const shape = (name: string, symbol: string, n: number) =>
+    symbol === String(n) ? `${name} = ${n}` : `${name} = ${symbol} = ${n}`;
+  return [
+    "$$",
+    `\\begin{aligned}`,
+    `&\\text{step ${op.step}: } ${shape("M", sm, m.m)},\\; ${shape("N", sn, m.n)},\\; ` +
+    `${shape("K", sk, m.k)} \\\\`,
+    `I &= \\frac{2MNK}{${b}(MK + KN + MN)} = ` +
+    `\\frac{${dot(2, sm, sn, sk)}}{${b}(${dot(sm, sk)} + ${dot(sk, sn)} + ${dot(sm, sn)})} \\\\`,
+    `&= \\frac{${dot(2, m.m, m.n, m.k)}}{${b}(${dot(m.m, m.k)} + ${dot(m.k, m.n)} + ` +
+    `${dot(m.m, m.n)})} = \\frac{${m.flops}}{${m.bytes}} = ${intensityLatex(m.intensity)}`,
+    `\\end{aligned}`,
+    "$$",
+  ].join("\n");
+}
+
+/** One row of {@linkcode layerTimeTable}. */
+interface TimeRow {
+  roof: Roof;
+  phase: string;
+  ops: readonly LayerOp[];
+}
+
+/**
+ * Per roof and phase: ridge point, estimated matmul time of one layer and the share of it
+ * spent in memory-bound operations.
+ * @example
+ * ```ts
+ * import { decodeOps, modelConfig, prefillOps } from "../intensity/mod.ts";
+ * const c = modelConfig();
+ * layerTimeTable({ prefill: prefillOps(c), decode: decodeOps(c) }, [
+ *   { name: "V100", peakFlopsPerS: 125e12, bandwidthBytesPerS: 900e9 },
+ * ]);
+ * ```
+ */
+export function layerTimeTable(
+  phases: Readonly<Record<string, readonly LayerOp[]>>,
+  roofs: readonly Roof[],
+  caption?: string,
+): Displayable {
+  const rows: TimeRow[] = roofs.flatMap((roof) =>
+    Object.entries(phases).map(([phase, ops]) => ({ roof, phase, ops }))
+  );
+  const time = (r: TimeRow) => layerTime(r.ops, r.roof);
+  return table<TimeRow>(
+    [
+      { key: (r) => r.roof.name, header: "Hardware" },
+      {
+        key: (r) => ridgeIntensity(r.roof).toFixed(1),
+        header: "Ridge (FLOP/byte)",
+        align: "right",
+      },
+      { key: (r) => r.phase, header: "Phase" },
+      { key: (r) => (time(r).seconds * 1e6).toFixed(1), header: "Matmul time µs", align: "right" },
+      {
+        key: (r) => `${(100 * time(r).memoryBoundSeconds / time(r).seconds).toFixed(1)} %`,
+        header: "Memory-bound share",
+        align: "right",
+      },
+    ],
+    rows,
+    { caption },
+  );
+}

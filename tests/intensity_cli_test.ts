@@ -1,0 +1,139 @@
+import { assert, assertAlmostEquals, assertEquals, assertStringIncludes } from "@std/assert";
+
+const CLI = new URL("../lib/cli/intensity.ts", import.meta.url).pathname;
+
+async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+interface JsonOp {
+  step: number;
+  kind: string;
+  matmul?: {
+    m: number;
+    n: number;
+    k: number;
+    flops: number;
+    bytes: number;
+    intensity: { numerator: number; denominator: number; value: number };
+    products: number;
+    all: { intensity: { value: number } };
+    roofline: { bound: string; seconds: number; attainableFlopsPerS: number }[];
+  };
+}
+
+Deno.test("--json: the handout's tables, parsed and checked against closed forms", async () => {
+  const r = await run("--json");
+  assertEquals(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout);
+  assertEquals(doc.config.headDim, 128);
+  const pre: JsonOp[] = doc.phases.prefill.ops;
+  const dec: JsonOp[] = doc.phases.decode.ops;
+  assertEquals(pre.length, 13);
+  assertEquals(dec.length, 15);
+  const L = 4096, D = 4096, H = 128;
+  const q = pre[0].matmul!;
+  assertEquals([q.intensity.numerator, q.intensity.denominator], [4096, 3]);
+  assertEquals(q.flops, 2 * L * D * D);
+  assertEquals(q.bytes, 2 * (L * D + D * D + L * D));
+  assertAlmostEquals(pre[6].matmul!.intensity.value, (L * H) / (2 * H + L), 1e-9);
+  assertAlmostEquals(pre[10].matmul!.intensity.value, (4 * L * D) / (5 * L + 4 * D), 1e-9);
+  assertEquals(pre.filter((o) => !o.matmul).map((o) => o.kind), [
+    "partition",
+    "partition",
+    "partition",
+    "merge",
+    "relu",
+  ]);
+  assertAlmostEquals(dec[0].matmul!.intensity.value, D / (D + 2), 1e-12);
+  assertAlmostEquals(
+    dec[8].matmul!.intensity.value,
+    ((L + 1) * H) / (H + (L + 1) * H + (L + 1)),
+    1e-12,
+  );
+  assertEquals(dec[8].matmul!.products, 32);
+});
+
+Deno.test("--json with explicit sizes, GQA, batch, dtype and hardware", async () => {
+  const r = await run(
+    "--json",
+    "--seq-len=1000",
+    "--d-model=768",
+    "--heads=12",
+    "--kv-heads=4",
+    "--ffn=3072",
+    "--batch=3",
+    "--dtype=fp32",
+    "--phase=decode",
+    "--hardware=v100,h100",
+  );
+  assertEquals(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout);
+  assertEquals(Object.keys(doc.phases), ["decode"]);
+  const ops: JsonOp[] = doc.phases.decode.ops;
+  const B = 3, D = 768, H = 64, kvN = 4 * 64, ctx = 1001, g = 3;
+  // K_d = t W^K: M = B, K = D, N = n_KV·H, 4 bytes each.
+  const k = ops[1].matmul!;
+  assertEquals([k.m, k.n, k.k], [B, kvN, D]);
+  assertAlmostEquals(
+    k.intensity.value,
+    (2 * B * kvN * D) / (4 * (B * D + D * kvN + B * kvN)),
+    1e-12,
+  );
+  // Scores of a KV group: (g × H)·(H × ctx), 4 bytes each.
+  assertAlmostEquals(
+    ops[8].matmul!.all.intensity.value,
+    (2 * g * H * ctx) / (4 * (g * H + H * ctx + g * ctx)),
+    1e-12,
+  );
+  assertEquals(ops[8].matmul!.products, B * 12);
+  // FP32 roofs: V100 15.7 TFLOP/s over 900 GB/s; decode projections are memory-bound.
+  const est = ops[0].matmul!.roofline;
+  assertEquals(est.length, 2);
+  assertEquals(est[0].bound, "memory");
+  assertAlmostEquals(est[0].seconds, (4 * (B * D + D * D + B * D)) / 900e9, 1e-15);
+  assertEquals(doc.roofs[0].peakFlopsPerS, 15.7e12);
+});
+
+Deno.test("human-readable output names phases, steps and the roofline", async () => {
+  const r = await run("--model", "opt-350m", "--hardware", "a100");
+  assertEquals(r.code, 0, r.stderr);
+  assertStringIncludes(r.stdout, "OPT-350m: L=2048 D=1024 n_H=16 H=64");
+  assertStringIncludes(r.stdout, "prefill:");
+  assertStringIncludes(r.stdout, "decode:");
+  assertStringIncludes(r.stdout, "a100 bound");
+  // OPT-350m prefill Q: LD/(2L + D) = 2048·1024/5120 = 409.6.
+  assertStringIncludes(r.stdout, "2048/5");
+  assertStringIncludes(r.stdout, "409.60");
+  const help = await run("--help");
+  assertEquals(help.code, 0);
+  assertStringIncludes(help.stdout, "--kv-heads");
+});
+
+Deno.test("bad flags exit non-zero naming the flag and what is allowed", async () => {
+  const cases: [string[], string][] = [
+    [["--phase", "train"], "--phase must be one of prefill, decode, both"],
+    [["--seq-len", "1.5"], '--seq-len must be a positive integer, got "1.5"'],
+    [["--batch", "-1"], "--batch"],
+    [["--heads", "3"], "--d-model (D) = 4096 is not divisible by --heads (n_H) = 3"],
+    [["--kv-heads", "5"], "--kv-heads (n_KV) = 5"],
+    [["--dtype", "fp8"], "--dtype must be one of fp32, fp16, bf16, int8"],
+    [["--model", "gpt-9"], "--model must be one of handout, opt-350m"],
+    [["--hardware", "tpu"], "--hardware must be one of v100, a100, h100"],
+    [["--hardware", "v100", "--dtype", "int8"], 'hardware "v100" lists no int8 peak'],
+    [["--frobnicate"], "--frobnicate"],
+  ];
+  for (const [args, message] of cases) {
+    const r = await run(...args);
+    assert(r.code !== 0, `${args.join(" ")} exited 0`);
+    assertStringIncludes(r.stderr, message);
+    assertEquals(r.stdout, "");
+  }
+});
