@@ -113,8 +113,10 @@ export function parseQuestion3Flags(args: readonly string[]): Question3Flags {
       values.set(name, value);
     } else {
       throw new RangeError(
-        `unknown flag --${name}; allowed: ${[...VALUE_FLAGS, ...SWITCHES].map((f) => `--${f}`)
-          .join(", ")}`,
+        `unknown flag --${name}; allowed: ${
+          [...VALUE_FLAGS, ...SWITCHES].map((f) => `--${f}`)
+            .join(", ")
+        }`,
       );
     }
   }
