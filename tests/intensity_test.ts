@@ -25,6 +25,9 @@ import {
   ridgeIntensity,
   rooflineEstimate,
 } from "../lib/intensity/mod.ts";
+import { derivationLatex, handoutTable, layerTimeTable } from "../lib/show/intensity.ts";
+import { JUPYTER_DISPLAY } from "../lib/show/mod.ts";
+import { intensitySweepFigure, rooflineFigure } from "../lib/show/roofline.ts";
 
 const step = (ops: LayerOp[], n: number): LayerOp => {
   const op = ops.find((o) => o.step === n);
@@ -373,4 +376,57 @@ Deno.test("hardware: presets have sources; a measured file is added and checked"
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("handout table and derivations render the exact fractions in math", () => {
+  const c = modelConfig();
+  const md = handoutTable(prefillOps(c))[JUPYTER_DISPLAY]()["text/markdown"] as string;
+  const lines = md.split("\n");
+  assertEquals(lines[0], "| No. | Computation | Input | Output | Arithmetic Intensity |");
+  assertStringIncludes(lines[2], "| 1 | $Q = xW^Q$ |");
+  assertStringIncludes(lines[2], "| $\\frac{4096}{3} \\approx 1365.33$ |");
+  assert(lines[5].endsWith("| - |"), lines[5]); // step 4: partition
+  assertStringIncludes(lines[8], "$\\frac{2048}{17} \\approx 120.47$");
+  assertStringIncludes(lines[14], "$\\frac{16384}{9} \\approx 1820.44$");
+  const dmd = handoutTable(decodeOps(c))[JUPYTER_DISPLAY]()["text/markdown"] as string;
+  assertStringIncludes(dmd, "$\\frac{2048}{2049} \\approx 0.9995$");
+  assertStringIncludes(dmd, "$\\frac{524416}{528641} \\approx 0.9920$");
+  assertStringIncludes(dmd, "$\\frac{16384}{16389} \\approx 0.9997$");
+  const d = derivationLatex(step(prefillOps(c), 7), c);
+  assertStringIncludes(d, "M = L = 4096");
+  assertStringIncludes(d, "K = H = 128");
+  assertStringIncludes(d, "2 \\cdot 4096 \\cdot 4096 \\cdot 128");
+  assertStringIncludes(d, `\\frac{${2 * 4096 * 4096 * 128}}{${2 * (2 * 4096 * 128 + 4096 ** 2)}}`);
+  assertThrows(() => derivationLatex(step(prefillOps(c), 9), c), RangeError, "merge");
+  const roof = hardwareRoof(loadHardware().v100, "fp16");
+  const times = layerTimeTable({ decode: decodeOps(c) }, [roof])[JUPYTER_DISPLAY]();
+  assertStringIncludes(times["text/markdown"] as string, "| 100.0 % |");
+});
+
+Deno.test("roofline figure: roofs bend at the ridge, operations sit on min(P, I·W)", () => {
+  const c = modelConfig();
+  const v100 = hardwareRoof(loadHardware().v100, "fp16");
+  const h100 = hardwareRoof(loadHardware().h100, "fp16");
+  const fig = rooflineFigure(
+    [{ name: "prefill", ops: prefillOps(c) }, { name: "decode", ops: decodeOps(c) }],
+    [v100, h100],
+  );
+  // Per roof: the roof line, then prefill and decode markers.
+  assertEquals(fig.data.length, 6);
+  const roofLine = fig.data[0] as { x: number[]; y: number[] };
+  assertAlmostEquals(roofLine.x[1], 125e12 / 900e9, 1e-9);
+  assertAlmostEquals(roofLine.y[1], 125, 1e-9);
+  assertAlmostEquals(roofLine.y[0], roofLine.x[0] * 0.9, 1e-12); // 900 GB/s = 0.9 TFLOP/s per FLOP/B
+  const decodeOnV100 = fig.data[2] as { x: number[]; y: number[]; text: string[] };
+  assertEquals(decodeOnV100.text, ["1,2,4,12", "9,10", "13,15"]);
+  assertAlmostEquals(decodeOnV100.y[0], (4096 / 4098) * 0.9, 1e-12);
+  const prefillOnH100 = fig.data[4] as { y: number[]; text: string[] };
+  assertEquals(prefillOnH100.text, ["1,2,3,10", "7,8", "11,13"]);
+  // On the H100 (ridge 989/3.35 ≈ 295) the attention products at 120.5 FLOP/B are memory-bound.
+  assertAlmostEquals(prefillOnH100.y[1], (2048 / 17) * 3.35, 1e-9);
+  assertAlmostEquals(prefillOnH100.y[0], 989, 1e-9);
+  const sweep = intensitySweep(c, "decode", "batch", [1, 64]);
+  const sf = intensitySweepFigure(sweep, [v100]);
+  assertEquals(sf.data.length, sweep.series.length + 1);
+  assertEquals((sf.data.at(-1) as { y: number[] }).y, [125e12 / 900e9, 125e12 / 900e9]);
 });
