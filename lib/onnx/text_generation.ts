@@ -147,9 +147,13 @@ export async function generateText(
     topP: settings.topP,
     seed: settings.seed,
     ...(options.trace ? { trace: options.trace } : {}),
-    ...(stream && single ? { onStep: (e) => options.onText!(stream(e.sequences[0])) } : {}),
+    ...(stream && single ? { onStep: (e) => options.onText!(stream.next(e.sequences[0])) } : {}),
   });
   const runs = [...model.runs];
+  if (stream && single) {
+    const rest = stream.end(out.sequences[0].tokens);
+    if (rest) options.onText!(rest);
+  }
   return {
     ...base,
     mode: out.mode,

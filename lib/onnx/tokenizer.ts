@@ -58,25 +58,34 @@ export async function loadTokenizer(folder: string): Promise<TextTokenizer> {
   };
 }
 
+/** Incremental text of a growing list of generated ids; see {@linkcode textStream}. */
+export interface TextStream {
+  /** The text added since the last call, holding back a trailing partial character. */
+  next(ids: readonly number[]): string;
+  /** Whatever is still held back once generation has ended (the partial character, as U+FFFD). */
+  end(ids: readonly number[]): string;
+}
+
 /**
- * Turns a growing list of generated ids into text pieces to print: each call returns only the
+ * Turns a growing list of generated ids into text pieces to print: each `next` returns only the
  * new text since the last call, holding back a trailing partial UTF-8 character (shown as
- * U+FFFD) until the token that completes it arrives.
+ * U+FFFD) until the token that completes it arrives; `end` flushes what is left.
  * @example
  * ```ts
  * const tokenizer = await loadTokenizer("data/models/brown-gpt2");
  * const stream = textStream(tokenizer);
  * const ids = tokenizer.encode(" an apple");
- * ids.map((_, i) => stream(ids.slice(0, i + 1))).join(""); // " an apple"
+ * ids.map((_, i) => stream.next(ids.slice(0, i + 1))).join("") + stream.end(ids); // " an apple"
  * ```
  */
-export function textStream(tokenizer: TextTokenizer): (ids: readonly number[]) => string {
+export function textStream(tokenizer: TextTokenizer): TextStream {
   let printed = 0;
-  return (ids) => {
+  const take = (ids: readonly number[], final: boolean) => {
     const text = tokenizer.decode(ids);
-    if (text.endsWith("\uFFFD")) return "";
+    if (!final && text.endsWith("\uFFFD")) return "";
     const piece = text.slice(printed);
     printed = text.length;
     return piece;
   };
+  return { next: (ids) => take(ids, false), end: (ids) => take(ids, true) };
 }
