@@ -132,13 +132,15 @@ export type ModeOptions = Omit<GenerateOptions, "doSample">;
  * out.sequences[0].tokens.length; // 3
  * ```
  */
-export function generate(
+export async function generate(
   model: LanguageModel,
   promptIds: readonly number[],
   options: GenerateOptions,
 ): Promise<GenerateOutput> {
   const o = resolve(model, promptIds, options, undefined);
-  return o.numBeams > 1 ? decodeBeams(model, promptIds, o) : decodeRows(model, promptIds, o);
+  return await (o.numBeams > 1
+    ? decodeBeams(model, promptIds, o)
+    : decodeRows(model, promptIds, o));
 }
 
 /**
@@ -150,12 +152,12 @@ export function generate(
  * (await greedySearch(tree, [], { maxNewTokens: 3 })).sequences[0].tokens; // [1, 2, 0] = "bca"
  * ```
  */
-export function greedySearch(
+export async function greedySearch(
   model: LanguageModel,
   promptIds: readonly number[],
   options: Omit<ModeOptions, "numBeams" | "numReturnSequences">,
 ): Promise<GenerateOutput> {
-  return decodeRows(model, promptIds, resolve(model, promptIds, options, "greedy"));
+  return await decodeRows(model, promptIds, resolve(model, promptIds, options, "greedy"));
 }
 
 /**
@@ -167,12 +169,12 @@ export function greedySearch(
  * await sample(tree, [], { maxNewTokens: 3, topP: 0.9, seed: 7, numReturnSequences: 4 });
  * ```
  */
-export function sample(
+export async function sample(
   model: LanguageModel,
   promptIds: readonly number[],
   options: Omit<ModeOptions, "numBeams">,
 ): Promise<GenerateOutput> {
-  return decodeRows(model, promptIds, resolve(model, promptIds, options, "sample"));
+  return await decodeRows(model, promptIds, resolve(model, promptIds, options, "sample"));
 }
 
 /**
@@ -185,12 +187,12 @@ export function sample(
  * out.sequences.map((s) => Math.exp(s.logProb)); // [0.12, 0.096]
  * ```
  */
-export function beamSearch(
+export async function beamSearch(
   model: LanguageModel,
   promptIds: readonly number[],
   options: ModeOptions,
 ): Promise<GenerateOutput> {
-  return decodeBeams(model, promptIds, resolve(model, promptIds, options, "beam_search"));
+  return await decodeBeams(model, promptIds, resolve(model, promptIds, options, "beam_search"));
 }
 
 /**
@@ -203,12 +205,12 @@ export function beamSearch(
  * await beamSample(tree, [], { maxNewTokens: 3, numBeams: 2, numReturnSequences: 2, seed: 3 });
  * ```
  */
-export function beamSample(
+export async function beamSample(
   model: LanguageModel,
   promptIds: readonly number[],
   options: ModeOptions,
 ): Promise<GenerateOutput> {
-  return decodeBeams(model, promptIds, resolve(model, promptIds, options, "beam_sample"));
+  return await decodeBeams(model, promptIds, resolve(model, promptIds, options, "beam_sample"));
 }
 
 interface Resolved {
