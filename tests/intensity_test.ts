@@ -6,6 +6,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import {
+  computeBoundFrom,
   decodeOps,
   findHardware,
   fraction,
@@ -14,6 +15,7 @@ import {
   hardwareRoof,
   headDim,
   intensitySweep,
+  kvCacheBytes,
   type LayerOp,
   layerTime,
   layerTotals,
@@ -429,4 +431,44 @@ Deno.test("roofline figure: roofs bend at the ridge, operations sit on min(P, I�
   const sf = intensitySweepFigure(sweep, [v100]);
   assertEquals(sf.data.length, sweep.series.length + 1);
   assertEquals((sf.data.at(-1) as { y: number[] }).y, [125e12 / 900e9, 125e12 / 900e9]);
+});
+
+Deno.test("computeBoundFrom finds the first compute-bound size (brute force over B)", () => {
+  for (const id of ["v100", "a100", "h100"]) {
+    const roof = hardwareRoof(loadHardware()[id], "fp16");
+    const ridge = roof.peakFlopsPerS / roof.bandwidthBytesPerS;
+    // Decode t·W^Q: B·D/(2B + D) must exceed the ridge; scan B = 1, 2, … by hand.
+    let b = 1;
+    while ((b * D) / (2 * b + D) <= ridge) b++;
+    assertEquals(computeBoundFrom(modelConfig(), "decode", "batch", 1, roof), b, id);
+    // Prefill x·W^Q has the same form in L.
+    assertEquals(computeBoundFrom(modelConfig(), "prefill", "seqLen", 1, roof), b, id);
+    // Decode attention never gets there: its intensity is below 1 for any batch.
+    assertEquals(computeBoundFrom(modelConfig(), "decode", "batch", 9, roof, 4096), undefined);
+  }
+  assertThrows(
+    () =>
+      computeBoundFrom(
+        modelConfig(),
+        "decode",
+        "batch",
+        3,
+        hardwareRoof(loadHardware().v100, "fp16"),
+      ),
+    RangeError,
+    "step 3 of decode is not a matmul",
+  );
+});
+
+Deno.test("KV cache bytes: 2 · B · layers · tokens · n_KV · H · b", () => {
+  // Llama-2-7B: 2 · 32 layers · 32 heads · 128 · 2 bytes = 512 KiB per token.
+  assertEquals(kvCacheBytes(modelConfig({ preset: "llama-2-7b" }), 1), 524288n);
+  // Llama-3-8B: 8 KV heads, a quarter of that.
+  assertEquals(kvCacheBytes(modelConfig({ preset: "llama-3-8b" }), 1), 131072n);
+  // OPT-350m, 4 sequences of 2048 tokens in FP32: 2 · 4 · 24 · 2048 · 1024 · 4.
+  assertEquals(
+    kvCacheBytes(modelConfig({ preset: "opt-350m", batch: 4, dtype: "fp32" })),
+    BigInt(2 * 4 * 24 * 2048 * 1024 * 4),
+  );
+  assertThrows(() => kvCacheBytes(modelConfig(), -1), RangeError, "tokens");
 });

@@ -181,3 +181,21 @@ export function hardwareRoof(
     bandwidthBytesPerS: gbPerS * 1e9,
   };
 }
+
+/**
+ * Roofs of the measured entries (this machine), at `dtype` when measured, else at the first
+ * element type the entry lists; empty when `data/hardware-measured.json` is absent.
+ * @example
+ * ```ts
+ * measuredRoofs(loadHardware(), "fp16").length; // 0 until the benchmark has run
+ * ```
+ */
+export function measuredRoofs(hardware: Record<string, Hardware>, dtype: Dtype): Roof[] {
+  return Object.values(hardware).filter((hw) => hw.measured).map((hw) => {
+    const type = hw.peakFlopsPerS[dtype] === undefined
+      ? Object.keys(hw.peakFlopsPerS)[0] as Dtype
+      : dtype;
+    const roof = hardwareRoof(hw, type);
+    return { ...roof, name: `${roof.name} (measured, ${type})` };
+  });
+}

@@ -464,3 +464,22 @@ export function layerTotals(ops: readonly LayerOp[]): Totals {
   if (bytes === 0n) throw new RangeError("layerTotals needs at least one matmul operation");
   return { flops, bytes, intensity: fraction(flops, bytes) };
 }
+
+/**
+ * Bytes of the KV cache holding `tokens` tokens for every sequence of the batch across all
+ * layers: 2 (K and V) · B · layers · tokens · n_KV · H · b. Grouped-query attention shrinks it
+ * by n_H / n_KV.
+ * @example
+ * ```ts
+ * import { modelConfig } from "./config.ts";
+ * kvCacheBytes(modelConfig({ preset: "llama-2-7b" }), 1); // 524288n (512 KiB per token)
+ * ```
+ */
+export function kvCacheBytes(config: ModelConfig, tokens: number = config.seqLen): bigint {
+  validateConfig(config);
+  if (!Number.isSafeInteger(tokens) || tokens < 0) {
+    throw new RangeError(`tokens must be a non-negative integer, got ${tokens}`);
+  }
+  return 2n * BigInt(config.batch) * BigInt(config.layers) * BigInt(tokens) *
+    BigInt(config.kvHeads * headDim(config)) * BigInt(bytesPerElement(config));
+}

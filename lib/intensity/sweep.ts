@@ -14,6 +14,7 @@
 import { type ModelConfig, modelConfig } from "./config.ts";
 import { fractionToNumber } from "./fraction.ts";
 import { layerOps, type Phase } from "./layer.ts";
+import { boundOf, type Roof } from "./roofline.ts";
 
 /** The configuration sizes a sweep can vary. */
 export const SWEEP_FIELDS = ["seqLen", "batch", "dModel", "ffn"] as const;
@@ -78,4 +79,38 @@ export function intensitySweep(
     else byCurve.set(key, { steps: [op.step], label: op.label, intensity });
   });
   return { phase, field, values: [...values], series: [...byCurve.values()] };
+}
+
+/**
+ * The smallest value of `field` (searched in 1…`limit`) at which step `step` of `phase`
+ * (all heads together) becomes compute-bound on `roof`, or `undefined` if it never does. Uses
+ * bisection: intensity grows with batch, sequence length, D and F.
+ * @example
+ * ```ts
+ * import { modelConfig } from "./config.ts";
+ * const v100 = { name: "V100", peakFlopsPerS: 125e12, bandwidthBytesPerS: 900e9 };
+ * computeBoundFrom(modelConfig(), "decode", "batch", 1, v100); // 149: B·D/(2B + D) > 138.9
+ * ```
+ */
+export function computeBoundFrom(
+  config: ModelConfig,
+  phase: Phase,
+  field: SweepField,
+  step: number,
+  roof: Roof,
+  limit = 1 << 20,
+): number | undefined {
+  const bound = (v: number) => {
+    const op = layerOps(modelConfig({ ...config, [field]: v }), phase).find((o) => o.step === step);
+    if (!op?.matmul) throw new RangeError(`step ${step} of ${phase} is not a matmul`);
+    return boundOf(fractionToNumber(op.matmul.all.intensity), roof) === "compute";
+  };
+  if (!bound(limit)) return undefined;
+  let lo = 1, hi = limit; // invariant: bound(hi), and !bound(lo - 1)
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (bound(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }

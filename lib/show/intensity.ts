@@ -13,13 +13,17 @@
  */
 import {
   bytesPerElement,
+  computeBoundFrom,
+  decodeOps,
   type Fraction,
   fractionLatex,
   fractionToNumber,
+  kvCacheBytes,
   type LayerOp,
   layerTime,
   type ModelConfig,
   opEstimate,
+  prefillOps,
   ridgeIntensity,
   type Roof,
 } from "../intensity/mod.ts";
@@ -261,6 +265,192 @@ export function layerTimeTable(
       },
     ],
     rows,
+    { caption },
+  );
+}
+
+/**
+ * One derivation per distinct intensity of `ops` (e.g. steps 1, 2, 3, 10 share one), each
+ * headed by the steps it covers.
+ * @example
+ * ```ts
+ * import { modelConfig, prefillOps } from "../intensity/mod.ts";
+ * const c = modelConfig();
+ * distinctDerivations(prefillOps(c), c); // 4 derivations: 1,2,3,10 · 7 · 8 · 11,13
+ * ```
+ */
+export function distinctDerivations(ops: readonly LayerOp[], config: ModelConfig): Displayable {
+  const groups = new Map<string, LayerOp[]>();
+  for (const op of ops) {
+    if (!op.matmul) continue;
+    const { m, n, k, symbols } = op.matmul;
+    // Same shape up to the order of its terms gives the same derivation.
+    const key = `${m}|${n}|${k}|${symbols.m}|${symbols.n}|${symbols.k}`;
+    groups.set(key, [...(groups.get(key) ?? []), op]);
+  }
+  const parts = [...groups.values()].map((group) =>
+    `**Step${group.length > 1 ? "s" : ""} ${group.map((op) => op.step).join(", ")}** ` +
+    `($${group[0].computation.replace(/, i = 1.*$/, "")}$)\n\n${derivationLatex(group[0], config)}`
+  );
+  return markdown(parts.join("\n\n"));
+}
+
+/**
+ * The per-head attention products against all heads (and sequences) together: FLOPs and
+ * bytes of one product and of all of them, and both intensities.
+ * @example
+ * ```ts
+ * import { modelConfig, prefillOps } from "../intensity/mod.ts";
+ * allHeadsTable(prefillOps(modelConfig()));
+ * ```
+ */
+export function allHeadsTable(ops: readonly LayerOp[], caption?: string): Displayable {
+  const rows = ops.filter((op) => op.matmul?.perHead);
+  const m = (op: LayerOp) => op.matmul!;
+  return table<LayerOp>(
+    [
+      { key: (op) => String(op.step), header: "No.", align: "right" },
+      { key: (op) => `$${op.computation.replace(/, i = 1.*$/, "")}$`, header: "Computation" },
+      {
+        key: (op) => formatNumber(Number(m(op).flops)),
+        header: "FLOPs (one head)",
+        align: "right",
+      },
+      {
+        key: (op) => formatNumber(Number(m(op).bytes)),
+        header: "Bytes (one head)",
+        align: "right",
+      },
+      { key: (op) => `$${intensityLatex(m(op).intensity)}$`, header: "Intensity (one head)" },
+      { key: (op) => String(m(op).products), header: "Products", align: "right" },
+      {
+        key: (op) => formatNumber(Number(m(op).all.flops)),
+        header: "FLOPs (all heads)",
+        align: "right",
+      },
+      {
+        key: (op) => formatNumber(Number(m(op).all.bytes)),
+        header: "Bytes (all heads)",
+        align: "right",
+      },
+      { key: (op) => `$${intensityLatex(m(op).all.intensity)}$`, header: "Intensity (all heads)" },
+    ],
+    rows,
+    { caption },
+  );
+}
+
+/** One row of {@linkcode crossoverTable}. */
+interface CrossoverRow {
+  roof: Roof;
+  prefillSeqLen?: number;
+  decodeBatch?: number;
+  attentionBatch?: number;
+}
+
+/**
+ * Per roof: the ridge point, the shortest prompt L at which the prefill Q projection becomes
+ * compute-bound, and the smallest batch B at which the decode Q projection does (attention's
+ * decode products, whose intensity batching does not change, are checked too).
+ * @example
+ * ```ts
+ * import { modelConfig } from "../intensity/mod.ts";
+ * crossoverTable(modelConfig(), [{ name: "V100", peakFlopsPerS: 125e12, bandwidthBytesPerS: 900e9 }]);
+ * ```
+ */
+export function crossoverTable(
+  config: ModelConfig,
+  roofs: readonly Roof[],
+  caption?: string,
+  limit = 1 << 16,
+): Displayable {
+  const decodeScores = decodeOps(config).find((op) => op.matmul?.perHead)!.step;
+  const rows: CrossoverRow[] = roofs.map((roof) => ({
+    roof,
+    prefillSeqLen: computeBoundFrom(config, "prefill", "seqLen", 1, roof, limit),
+    decodeBatch: computeBoundFrom(config, "decode", "batch", 1, roof, limit),
+    attentionBatch: computeBoundFrom(config, "decode", "batch", decodeScores, roof, limit),
+  }));
+  const never = `never (B ≤ ${formatNumber(limit)})`;
+  return table<CrossoverRow>(
+    [
+      { key: (r) => r.roof.name, header: "Hardware" },
+      {
+        key: (r) => ridgeIntensity(r.roof).toFixed(1),
+        header: "Ridge (FLOP/byte)",
+        align: "right",
+      },
+      {
+        key: (r) => r.prefillSeqLen === undefined ? "never" : `L ≥ ${r.prefillSeqLen}`,
+        header: "Prefill $QW^Q$ compute-bound from",
+      },
+      {
+        key: (r) => r.decodeBatch === undefined ? never : `B ≥ ${r.decodeBatch}`,
+        header: "Decode $tW^Q$ compute-bound from",
+      },
+      {
+        key: (r) => r.attentionBatch === undefined ? never : `B ≥ ${r.attentionBatch}`,
+        header: "Decode $Q_iK_i^T$ compute-bound from",
+      },
+    ],
+    rows,
+    { caption },
+  );
+}
+
+/**
+ * Model presets side by side: shape, KV cache per token and at L tokens, decode attention
+ * intensity (all heads) and the estimated matmul time of one layer on `roof` for each phase.
+ * @example
+ * ```ts
+ * import { modelConfig } from "../intensity/mod.ts";
+ * modelTable([modelConfig({ preset: "llama-2-7b" }), modelConfig({ preset: "llama-3-8b" })], {
+ *   name: "H100", peakFlopsPerS: 989e12, bandwidthBytesPerS: 3350e9,
+ * });
+ * ```
+ */
+export function modelTable(
+  configs: readonly ModelConfig[],
+  roof: Roof,
+  caption?: string,
+): Displayable {
+  const scores = (c: ModelConfig) => decodeOps(c).find((op) => op.matmul?.perHead)!.matmul!;
+  const ms = (ops: readonly LayerOp[]) => (layerTime(ops, roof).seconds * 1e3).toFixed(3);
+  return table<ModelConfig>(
+    [
+      { key: (c) => c.preset ?? "custom", header: "Model" },
+      {
+        key: (c) => `${c.seqLen} / ${c.dModel} / ${c.heads} / ${c.kvHeads} / ${c.ffn}`,
+        header: "$L$ / $D$ / $n_H$ / $n_{KV}$ / $F$",
+      },
+      {
+        key: (c) => `${c.ffnKind}, ${c.layers} layer${c.layers === 1 ? "" : "s"}`,
+        header: "FFN, depth",
+      },
+      {
+        key: (c) => `${formatNumber(Number(kvCacheBytes(c, 1)) / 1024, 0)} KiB`,
+        header: "KV cache per token",
+        align: "right",
+      },
+      {
+        key: (c) => `${formatNumber(Number(kvCacheBytes(c)) / 2 ** 20, 0)} MiB`,
+        header: "KV cache at $L$",
+        align: "right",
+      },
+      {
+        key: (c) => formatIntensity(fractionToNumber(scores(c).intensity)),
+        header: "Decode $Q_iK_i^T$ (one head)",
+        align: "right",
+      },
+      {
+        key: (c) => formatIntensity(fractionToNumber(scores(c).all.intensity)),
+        header: "Decode $Q_iK_i^T$ (all heads)",
+        align: "right",
+      },
+      { key: (c) => ms(prefillOps(c)), header: `Prefill ms/layer (${roof.id ?? roof.name})` },
+      { key: (c) => ms(decodeOps(c)), header: `Decode ms/layer (${roof.id ?? roof.name})` },
+    ],
+    configs,
     { caption },
   );
 }
