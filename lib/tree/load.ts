@@ -286,7 +286,7 @@ export function parseTree(json: unknown): TreeModel {
     if (Math.abs(sum - 1) > SUM_TOLERANCE) {
       throw new TreeError(
         path,
-        `children sum to ${+sum.toPrecision(12)}, expected 1 ± ${SUM_TOLERANCE}`,
+        `children sum to ${+sum.toPrecision(12)}, expected 1 ± ${SUM_TOLERANCE.toExponential()}`,
       );
     }
     nodes.forEach((n, i) =>

@@ -1,0 +1,223 @@
+/**
+ * Tests of the tree loader and of decoding over trees: the homework answer against a
+ * brute-force enumeration written here, properties on random trees (seeded), and malformed
+ * trees rejected with the path of the first bad node.
+ *
+ * @module
+ */
+import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
+import { beamSearch, greedySearch } from "../lib/decoding/generate.ts";
+import { exhaustiveSearch } from "../lib/decoding/exhaustive.ts";
+import { loadTree, parseTree, TreeError } from "../lib/tree/load.ts";
+
+interface RawNode {
+  p: number;
+  next?: Record<string, RawNode>;
+}
+interface RawTree {
+  vocab: string[];
+  root?: string;
+  tree: Record<string, RawNode>;
+}
+
+const homework: RawTree = JSON.parse(
+  await Deno.readTextFile(new URL("../data/q2-tree.json", import.meta.url)),
+);
+
+/** Every root-to-leaf path of the raw JSON with the product of its probabilities. */
+function leavesOf(raw: RawTree): { text: string; probability: number }[] {
+  const out: { text: string; probability: number }[] = [];
+  const walk = (children: Record<string, RawNode>, text: string, prob: number) => {
+    for (const [token, node] of Object.entries(children)) {
+      if (node.next) walk(node.next, text + token, prob * node.p);
+      else out.push({ text: text + token, probability: prob * node.p });
+    }
+  };
+  walk(raw.tree, "", 1);
+  return out;
+}
+
+/** Brute-force beam search on the raw JSON: keep the `width` most probable prefixes per depth. */
+function bruteBeam(raw: RawTree, width: number): { text: string; probability: number }[] {
+  let beams = [{
+    text: "",
+    probability: 1,
+    children: raw.tree as Record<string, RawNode> | undefined,
+  }];
+  while (beams[0].children) {
+    const all = beams.flatMap((b) =>
+      Object.entries(b.children!).map(([t, n]) => ({
+        text: b.text + t,
+        probability: b.probability * n.p,
+        children: n.next,
+      }))
+    );
+    all.sort((a, b) => b.probability - a.probability);
+    beams = all.slice(0, width);
+  }
+  return beams.map(({ text, probability }) => ({ text, probability }));
+}
+
+/** A random valid tree: depth 1–4, vocabulary 1–4, probabilities from a seeded generator. */
+function randomTree(seed: number): RawTree {
+  let a = seed >>> 0;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const vocab = ["a", "b", "c", "d"].slice(0, 1 + Math.floor(rand() * 4));
+  const depth = 1 + Math.floor(rand() * 4);
+  const level = (d: number): Record<string, RawNode> => {
+    const w = vocab.map(() => rand() + 0.05);
+    const z = w.reduce((s, x) => s + x, 0);
+    return Object.fromEntries(
+      vocab.map((t, i) => [t, d === depth ? { p: w[i] / z } : { p: w[i] / z, next: level(d + 1) }]),
+    );
+  };
+  return { vocab, tree: level(1) };
+}
+
+const text = (tokens: number[], vocab: readonly string[]) => tokens.map((t) => vocab[t]).join("");
+
+Deno.test("the workspace's tree is the handout's transcription", async () => {
+  const shared = await Deno.readTextFile("/work/shared/homework3/q2-tree.json").catch(() => null);
+  if (shared !== null) assertEquals(homework, JSON.parse(shared));
+  const tree = loadTree(JSON.stringify(homework));
+  assertEquals([tree.vocab, tree.depth, tree.root], [["a", "b", "c"], 3, "[s]"]);
+  assertEquals(tree.nodes().length, 1 + 3 + 9 + 27);
+});
+
+Deno.test("Question 2: beam width 2 gives bca (0.12) and cab (0.096), as brute force", async () => {
+  const tree = loadTree(JSON.stringify(homework));
+  const out = await beamSearch(tree, [], { maxNewTokens: 3, numBeams: 2, numReturnSequences: 2 });
+  const brute = bruteBeam(homework, 2);
+  assertEquals(brute.map((b) => b.text), ["bca", "cab"]);
+  assertEquals(out.sequences.map((s) => text(s.tokens, tree.vocab)), ["bca", "cab"]);
+  out.sequences.forEach((s, i) =>
+    assertAlmostEquals(Math.exp(s.logProb), brute[i].probability, 1e-6)
+  );
+  // By hand: b·c·a = 0.5·0.4·0.6 and c·a·b = 0.3·0.8·0.4.
+  assertAlmostEquals(brute[0].probability, 0.12, 1e-12);
+  assertAlmostEquals(brute[1].probability, 0.096, 1e-12);
+  // The most probable sequence is a·b·a = 0.2·0.8·0.8 = 0.128, which width 2 prunes at step 1.
+  const best = leavesOf(homework).sort((x, y) => y.probability - x.probability)[0];
+  assertEquals(best.text, "aba");
+  assertAlmostEquals(best.probability, 0.128, 1e-12);
+  const wide = await beamSearch(tree, [], { maxNewTokens: 3, numBeams: 3, numReturnSequences: 1 });
+  assertEquals(text(wide.sequences[0].tokens, tree.vocab), "aba");
+});
+
+Deno.test("exhaustive search lists every leaf with its probability, matching the raw JSON", async () => {
+  for (const raw of [homework, randomTree(1), randomTree(2), randomTree(3)]) {
+    const tree = parseTree(raw);
+    const all = await exhaustiveSearch(tree, [], { maxNewTokens: tree.depth });
+    const brute = leavesOf(raw).sort((a, b) => b.probability - a.probability);
+    assertEquals(all.length, brute.length);
+    all.forEach((s, i) => {
+      assertEquals(text(s.tokens, tree.vocab), brute[i].text);
+      assertAlmostEquals(s.probability, brute[i].probability, 1e-6);
+    });
+  }
+});
+
+Deno.test("random trees: leaves sum to 1; wide beams equal exhaustive; greedy equals width 1", async () => {
+  for (let seed = 1; seed <= 40; seed++) {
+    const raw = randomTree(seed);
+    const tree = parseTree(raw);
+    const leaves = leavesOf(raw);
+    assertAlmostEquals(leaves.reduce((s, l) => s + l.probability, 0), 1, 1e-9);
+    const all = await exhaustiveSearch(tree, [], { maxNewTokens: tree.depth });
+    const wide = await beamSearch(tree, [], {
+      maxNewTokens: tree.depth,
+      numBeams: leaves.length,
+      numReturnSequences: leaves.length,
+    });
+    assertEquals(wide.sequences.map((s) => s.tokens), all.map((s) => s.tokens), `seed ${seed}`);
+    for (const width of [1, 2, 3]) {
+      const out = await beamSearch(tree, [], {
+        maxNewTokens: tree.depth,
+        numBeams: width,
+        numReturnSequences: width,
+      });
+      const keys = out.sequences.map((s) => s.tokens.join());
+      assertEquals(new Set(keys).size, keys.length, "returned sequences are distinct");
+      for (let i = 1; i < out.sequences.length; i++) {
+        assert(out.sequences[i - 1].score >= out.sequences[i].score, "sorted by score");
+      }
+      assertEquals(
+        out.sequences.map((s) => text(s.tokens, tree.vocab)),
+        bruteBeam(raw, width).slice(0, out.sequences.length).map((b) => b.text),
+      );
+    }
+    const greedy = await greedySearch(tree, [], { maxNewTokens: tree.depth });
+    const one = await beamSearch(tree, [], { maxNewTokens: tree.depth, numBeams: 1 });
+    assertEquals(greedy.sequences[0].tokens, one.sequences[0].tokens);
+  }
+});
+
+Deno.test("decoding past the leaves is refused with the tree's depth", async () => {
+  const tree = loadTree(JSON.stringify(homework));
+  const error = await beamSearch(tree, [], { maxNewTokens: 4, numBeams: 2 }).catch((e) => e);
+  assert(error instanceof RangeError);
+  assert(error.message.includes("depth 3"), error.message);
+});
+
+Deno.test("malformed trees are rejected naming the first bad node", () => {
+  const valid = () => structuredClone(homework) as RawTree & Record<string, unknown>;
+  const cases: [string, (t: RawTree & Record<string, unknown>) => unknown, string][] = [
+    [
+      "bad sum",
+      (t) => t.tree.b.next!.c.next!.a.p = 0.5,
+      "tree.b.c: children sum to 0.9, expected 1 ± 1e-6",
+    ],
+    ["root sum", (t) => t.tree.a.p = 0.1, "tree: children sum to 0.9"],
+    ["missing child", (t) => delete t.tree.b.next!.a, 'tree.b: missing child "a"'],
+    [
+      "negative",
+      (t) => t.tree.c.next!.b.p = -0.1,
+      "tree.c.b: p must be a number in [0, 1], got -0.1",
+    ],
+    [
+      "above 1",
+      (t) => t.tree.a.next!.a.next!.c.p = 1.2,
+      "tree.a.a.c: p must be a number in [0, 1], got 1.2",
+    ],
+    [
+      "not a number",
+      (t) => (t.tree.a as unknown as { p: string }).p = "0.2",
+      'tree.a: p must be a number in [0, 1], got "0.2"',
+    ],
+    [
+      "unknown token",
+      (t) => t.tree.a.next!.d = { p: 0 },
+      'tree.a.d: unknown token "d" (vocab: a, b, c)',
+    ],
+    [
+      "uneven depth",
+      (t) => delete t.tree.c.next!.c.next,
+      "tree.c.c: leaf at depth 2, but tree.a.a.a is a leaf at depth 3",
+    ],
+    [
+      "unknown field",
+      (t) => (t.tree.b as unknown as Record<string, number>).q = 1,
+      'tree.b: unknown field "q"',
+    ],
+    ["empty vocab", (t) => t.vocab = [], "vocab: expected a non-empty list"],
+    ["duplicate vocab", (t) => t.vocab = ["a", "b", "a"], 'vocab[2]: duplicate token "a"'],
+    [
+      "no tree",
+      (t) => delete (t as Record<string, unknown>).tree,
+      "tree: expected an object with one child per token",
+    ],
+  ];
+  for (const [name, mutate, message] of cases) {
+    const t = valid();
+    mutate(t);
+    const e = assertThrows(() => parseTree(t), TreeError, undefined, name);
+    assert(e.message.includes(message), `${name}: got "${e.message}", expected "${message}"`);
+  }
+  const e = assertThrows(() => loadTree("{ vocab: [a] "), TreeError);
+  assert(e.message.startsWith("file: invalid JSON"), e.message);
+});
