@@ -156,15 +156,17 @@ export async function measureOrtBandwidth(
 ): Promise<BandwidthMeasurement & { slope: SlopeTiming }> {
   const { elements, depths, reps } = options;
   const bytesPerOp = 3 * elements * FLOAT32_BYTES;
-  const slope = await timeChainSlope(
+  const slope = await timeLinks(
     backend,
     (depth) => addChainModel({ elements, depth, seed: 11 }),
-    depths,
+    depths[1] - depths[0],
+    4 * (depths[1] - depths[0]),
     reps,
+    depths[0],
   );
   return {
     method: `onnxruntime-web ${backend}: Add chain over ${fmtBytes(elements * FLOAT32_BYTES)} ` +
-      `tensors, slope between depths ${depths.join(" and ")}, 2 reads + 1 write per element`,
+      `tensors, slope between depths ${slope.depths.join(" and ")}, 2 reads + 1 write per element`,
     bytesPerOp,
     gbPerS: rate(slope, bytesPerOp / 1e9),
     slope,
@@ -229,10 +231,11 @@ export async function measureMatmul(
     maxDepth - 1,
     Math.max(2, Math.ceil(minFlops / flops), Math.ceil(minWeightBytes / weightBytes)),
   );
-  const slope = await timeChainSlope(
+  const slope = await timeLinks(
     backend,
     (depth) => matmulChainModel({ ...shape, depth, seed: 101 }),
-    [1, 1 + links],
+    links,
+    maxDepth - 1,
     reps,
   );
   return {
@@ -286,13 +289,33 @@ export function layerMatmuls(layer: LayerShape): { label: string; shape: MatmulS
 }
 
 /**
+ * Times `links` links by slope from depth `base`; when noise makes any repetition's difference
+ * non-positive (a busy shared machine, too little work), doubles the links up to `maxLinks`.
+ */
+async function timeLinks(
+  backend: OrtBackend,
+  build: (depth: number) => BuiltModel,
+  links: number,
+  maxLinks: number,
+  reps: number,
+  base = 1,
+): Promise<SlopeTiming> {
+  let n = Math.min(links, maxLinks);
+  for (;;) {
+    const slope = await timeChainSlope(backend, build, [base, base + n], reps);
+    if (slope.samples.every((s) => s > 0) || n >= maxLinks) return slope;
+    n = Math.min(2 * n, maxLinks);
+  }
+}
+
+/**
  * Per-repetition rates `amount / seconds`, summarized; a chain whose slope is not positive
  * means noise swamped the work, which is an error rather than a figure.
  */
 function rate(slope: SlopeTiming, amount: number): Summary {
-  if (!(slope.secondsPerLink.median > 0)) {
+  if (!slope.samples.every((s) => s > 0)) {
     throw new Error(
-      `timing noise exceeded the work: median seconds per link ${slope.secondsPerLink.median} ` +
+      `timing noise exceeded the work: seconds per link ${slope.samples.join(", ")} ` +
         `between depths ${slope.depths.join(" and ")}; use longer chains or more reps`,
     );
   }
@@ -307,4 +330,199 @@ function checkPositiveInteger(name: string, value: number): void {
 
 function fmtBytes(bytes: number): string {
   return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(0)} MiB` : `${bytes} B`;
+}
+
+/** How much work the roofline part does on one backend. */
+export interface RooflineBudget {
+  /** Elements of the Add-chain tensors (float32). */
+  bandwidthElements: number;
+  /** Add-chain depths timed. */
+  bandwidthDepths: [number, number];
+  /** Side of the square MatMul whose FLOP/s is taken as the peak. */
+  peakSide: number;
+  /** Least FLOPs in a timed chain difference. */
+  minFlops: number;
+  /** Least distinct weight bytes streamed in a timed chain difference. */
+  minWeightBytes: number;
+  /** Longest chain built. */
+  maxDepth: number;
+}
+
+/** The default budgets: a few seconds per backend on a 2-core machine. */
+export const ROOFLINE_BUDGETS: Record<"full" | "quick", Record<OrtBackend, RooflineBudget>> = {
+  full: {
+    wasm: {
+      bandwidthElements: 16 << 20,
+      bandwidthDepths: [1, 5],
+      peakSide: 512,
+      minFlops: 2e9,
+      minWeightBytes: 64 << 20,
+      maxDepth: 129,
+    },
+    // lavapipe runs WebGPU on the CPU at a few GFLOP/s with milliseconds per dispatch.
+    webgpu: {
+      bandwidthElements: 8 << 20,
+      bandwidthDepths: [1, 5],
+      peakSide: 512,
+      minFlops: 5e8,
+      minWeightBytes: 16 << 20,
+      maxDepth: 33,
+    },
+  },
+  quick: {
+    wasm: {
+      bandwidthElements: 1 << 20,
+      bandwidthDepths: [1, 3],
+      peakSide: 128,
+      minFlops: 3e8,
+      minWeightBytes: 4 << 20,
+      maxDepth: 65,
+    },
+    webgpu: {
+      bandwidthElements: 1 << 20,
+      bandwidthDepths: [1, 3],
+      peakSide: 128,
+      minFlops: 3e7,
+      minWeightBytes: 1 << 20,
+      maxDepth: 65,
+    },
+  },
+};
+
+/** The roofline of one backend, measured. */
+export interface BackendRoofline {
+  /** The backend. */
+  backend: OrtBackend;
+  /** Streaming bandwidth seen by the runtime. */
+  bandwidth: BandwidthMeasurement;
+  /** FLOP/s of a large square MatMul, taken as the compute roof. */
+  peak: MatmulMeasurement;
+  /** The layer's MatMuls, timed. */
+  ops: MatmulMeasurement[];
+  /** MatMuls whose time did not rise above the timing noise even with the longest chain. */
+  skipped: { label: string; reason: string }[];
+}
+
+/** What the roofline part measures. */
+export interface RooflineResult {
+  /** ISO time of the measurement. */
+  measuredAt: string;
+  /** Repetitions per figure. */
+  reps: number;
+  /** The (scaled) layer whose MatMuls were timed. */
+  layer: LayerShape;
+  /** Plain JavaScript copy bandwidth (the CPU's memory system without any runtime). */
+  jsCopy: BandwidthMeasurement;
+  /** Per backend that could run. */
+  backends: BackendRoofline[];
+}
+
+/**
+ * Measures the roofline of each backend in `backends`: bandwidth, peak and the layer's MatMuls.
+ * `log` receives one line per figure as it is measured.
+ * @example
+ * ```ts
+ * const r = await measureRoofline({
+ *   backends: ["wasm"], reps: 2, layer: { seqLen: 16, dModel: 32, nHeads: 2 },
+ *   budget: ROOFLINE_BUDGETS.quick, copyBytes: 1 << 20, log: console.log,
+ * });
+ * r.backends[0].ops.length === 6;
+ * ```
+ */
+export async function measureRoofline(options: {
+  backends: readonly OrtBackend[];
+  reps: number;
+  layer: LayerShape;
+  budget: Record<OrtBackend, RooflineBudget>;
+  copyBytes: number;
+  log: (line: string) => void;
+}): Promise<RooflineResult> {
+  const { reps, layer, budget, log } = options;
+  const measuredAt = new Date().toISOString();
+  const jsCopy = await measureJsCopyBandwidth({ bytes: options.copyBytes, reps });
+  log(`js copy bandwidth: ${fmtRate(jsCopy.gbPerS, "GB/s")}`);
+  const backends: BackendRoofline[] = [];
+  for (const backend of options.backends) {
+    const b = budget[backend];
+    const bandwidth = await measureOrtBandwidth(backend, {
+      elements: b.bandwidthElements,
+      depths: b.bandwidthDepths,
+      reps,
+    });
+    log(`${backend} Add-chain bandwidth: ${fmtRate(bandwidth.gbPerS, "GB/s")}`);
+    const side = b.peakSide;
+    const peak = await measureMatmul(
+      backend,
+      `peak ${side}×${side}·${side}×${side}`,
+      { batch: 1, m: side, k: side, n: side },
+      { reps, minFlops: b.minFlops, maxDepth: b.maxDepth },
+    );
+    log(`${backend} MatMul peak (${peak.label}): ${fmtRate(peak.gflopsPerS, "GFLOP/s")}`);
+    const ops: MatmulMeasurement[] = [];
+    const skipped: { label: string; reason: string }[] = [];
+    for (const op of layerMatmuls(layer)) {
+      const dims = `[${op.shape.batch}×${op.shape.m}×${op.shape.k}·${op.shape.n}]`;
+      try {
+        const m = await measureMatmul(backend, op.label, op.shape, {
+          reps,
+          minFlops: b.minFlops,
+          minWeightBytes: b.minWeightBytes,
+          maxDepth: b.maxDepth,
+        });
+        log(
+          `${backend} ${op.label} ${dims} AI ${m.intensity.toFixed(2)} FLOP/B: ` +
+            fmtRate(m.gflopsPerS, "GFLOP/s"),
+        );
+        ops.push(m);
+      } catch (e) {
+        const reason = e instanceof Error ? e.message : String(e);
+        log(`${backend} ${op.label} ${dims}: not measured, ${reason}`);
+        skipped.push({ label: op.label, reason });
+      }
+    }
+    backends.push({ backend, bandwidth, peak, ops, skipped });
+  }
+  return { measuredAt, reps, layer, jsCopy, backends };
+}
+
+/** Compute roof of a backend: the best of the peak MatMul and every timed layer MatMul. */
+export function peakGflopsPerS(r: BackendRoofline): number {
+  return Math.max(r.peak.gflopsPerS.median, ...r.ops.map((o) => o.gflopsPerS.median));
+}
+
+/**
+ * `data/hardware-measured.json` entries (the schema of `lib/intensity/hardware.ts`) for each
+ * measured backend: fp32 peak FLOP/s and memory GB/s, with how and when they were measured.
+ * @example
+ * ```ts
+ * // hardwareEntries(result, "AMD EPYC, 2 cores") → { "this-machine-wasm": { … }, … }
+ * ```
+ */
+export function hardwareEntries(
+  result: RooflineResult,
+  machine: string,
+): Record<string, unknown> {
+  const entries: Record<string, unknown> = {};
+  for (const r of result.backends) {
+    const peak = peakGflopsPerS(r);
+    entries[`this-machine-${r.backend}`] = {
+      name: `This machine, onnxruntime-web ${r.backend === "wasm" ? "WASM (1 thread)" : "WebGPU"}`,
+      peakFlopsPerS: { fp32: peak * 1e9 },
+      memoryGbPerS: r.bandwidth.gbPerS.median,
+      source: `measured by \`deno task bench\` on ${result.measuredAt} on ${machine}: ` +
+        `peak = best median fp32 MatMul FLOP/s (${r.peak.label} and the Question 1 MatMuls ` +
+        `scaled to L=${result.layer.seqLen}, D=${result.layer.dModel}), chain-slope timing, ` +
+        `${result.reps} reps; bandwidth = ${r.bandwidth.method}. Plain JS copy on the same ` +
+        `machine: ${result.jsCopy.gbPerS.median.toFixed(1)} GB/s. Shared machine: other jobs ` +
+        "may have been running.",
+      measuredAt: result.measuredAt,
+    };
+  }
+  return entries;
+}
+
+/** `median unit (q1–q3)` with three significant digits. */
+export function fmtRate(s: Summary, unit: string): string {
+  const p = (v: number) => v.toPrecision(3);
+  return `${p(s.median)} ${unit} (IQR ${p(s.q1)}–${p(s.q3)}, n=${s.n})`;
 }
