@@ -50,6 +50,8 @@ export interface ExecuteOptions {
   python?: string;
   /** Called before each code cell runs. */
   onCell?: (progress: CellProgress) => void;
+  /** Called on the executed notebook before it is written (e.g. to add static figures). */
+  beforeWrite?: (nb: Notebook) => Promise<void>;
 }
 
 /** Progress of {@linkcode executeNotebook}. */
@@ -166,6 +168,7 @@ export async function executeNotebook(
     await kernel.close();
   }
   nb.metadata.kernelspec ??= { name: "deno", display_name: "Deno", language: "typescript" };
+  await options.beforeWrite?.(nb);
   await writeNotebook(options.outPath ?? path, nb);
   return nb;
 }

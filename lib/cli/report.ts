@@ -1,0 +1,304 @@
+/**
+ * `deno task report`: executes each question notebook on the Deno kernel (saving it in place
+ * with its outputs and static drawings of its figures) and exports it to `out/<name>.pdf`.
+ *
+ * ```
+ * deno task report                      # question1, question2, question3
+ * deno task report question2            # only some
+ * deno task report --no-execute         # export the notebooks as saved
+ * deno task report --out DIR --notebooks DIR --cell-timeout 900
+ * ```
+ *
+ * A failing cell names the notebook, the cell and the error, leaves no PDF for that notebook
+ * (an older PDF stays untouched) and makes the command exit non-zero.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./report.ts";
+ * const exitCode = await main(["question1", "--out", "out"]);
+ * ```
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { executeNotebook, NotebookExecutionError } from "../notebook/execute.ts";
+import { readNotebook } from "../notebook/nbformat.ts";
+import { addStaticFigures, exportPdf } from "../notebook/pdf.ts";
+import { findChromium } from "../notebook/chromium.ts";
+import { defaultPython } from "../notebook/kernel.ts";
+
+/** The notebooks the report covers, in order. */
+export const QUESTION_NOTEBOOKS: readonly string[] = ["question1", "question2", "question3"];
+
+const USAGE = `Usage: deno task report [NAME...] [options]
+
+Executes notebooks and exports each to a PDF (default: ${QUESTION_NOTEBOOKS.join(", ")}).
+
+Options:
+  --no-execute          export the notebooks as saved, without running them
+  --out DIR             where the PDFs go (default: out)
+  --notebooks DIR       where the notebooks are (default: notebooks)
+  --cell-timeout SEC    longest a cell may run (default: 600)
+  -h, --help            show this help`;
+
+/** Parsed command line of the report. */
+export interface ReportArgs {
+  /** Notebook names (without `.ipynb`). */
+  names: string[];
+  /** Whether names were given explicitly (then a missing notebook is an error). */
+  explicit: boolean;
+  /** Run the notebooks before exporting. */
+  execute: boolean;
+  /** Output folder. */
+  outDir: string;
+  /** Notebook folder. */
+  notebooksDir: string;
+  /** Per-cell timeout. */
+  cellTimeoutS: number;
+  /** Only print the help. */
+  help: boolean;
+}
+
+/**
+ * Parses the report's arguments; throws with a message naming a bad value.
+ * @example
+ * ```ts
+ * parseReportArgs(["question2", "--no-execute"]).execute; // false
+ * ```
+ */
+export function parseReportArgs(args: string[]): ReportArgs {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      "no-execute": { type: "boolean", default: false },
+      out: { type: "string", default: "out" },
+      notebooks: { type: "string", default: "notebooks" },
+      "cell-timeout": { type: "string", default: "600" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  const cellTimeoutS = Number(values["cell-timeout"]);
+  if (!Number.isFinite(cellTimeoutS) || cellTimeoutS <= 0) {
+    throw new Error(
+      `--cell-timeout ${values["cell-timeout"]} is not allowed; give a positive number of seconds`,
+    );
+  }
+  for (const flag of ["out", "notebooks"] as const) {
+    if (values[flag] === "") throw new Error(`--${flag} needs a folder name`);
+  }
+  const names = positionals.map((p) => p.replace(/\.ipynb$/, "").replace(/^.*\//, ""));
+  return {
+    names: names.length > 0 ? names : [...QUESTION_NOTEBOOKS],
+    explicit: names.length > 0,
+    execute: !values["no-execute"],
+    outDir: values.out!,
+    notebooksDir: values.notebooks!,
+    cellTimeoutS,
+    help: values.help!,
+  };
+}
+
+/** Progress on stderr: a live status line on a terminal, one line per step elsewhere. */
+class Progress {
+  #tty = Deno.stderr.isTerminal();
+  #status = "";
+  #since = performance.now();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #encoder = new TextEncoder();
+
+  step(status: string): void {
+    this.#status = status;
+    if (this.#tty) {
+      this.#timer ??= setInterval(() => this.#draw(), 250);
+      this.#draw();
+    } else {
+      this.#write(`  ${status}\n`);
+    }
+  }
+
+  start(): void {
+    this.#since = performance.now();
+  }
+
+  elapsedS(): number {
+    return (performance.now() - this.#since) / 1000;
+  }
+
+  line(text: string): void {
+    this.#clear();
+    this.#write(`${text}\n`);
+    if (this.#tty && this.#timer !== undefined) this.#draw();
+  }
+
+  done(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#clear();
+  }
+
+  #draw(): void {
+    const cols = Deno.consoleSize?.().columns ?? 100;
+    const text = `  ${this.#status} (${this.elapsedS().toFixed(1)} s)`;
+    this.#write(`\r\x1b[2K${text.slice(0, cols - 1)}`);
+  }
+
+  #clear(): void {
+    if (this.#tty) this.#write("\r\x1b[2K");
+  }
+
+  #write(s: string): void {
+    Deno.stderr.writeSync(this.#encoder.encode(s));
+  }
+}
+
+/**
+ * Runs the report; returns the process exit code (0 all done, 1 a notebook failed, 2 usage
+ * or missing tools).
+ * @example
+ * ```ts
+ * Deno.exit(await main(Deno.args));
+ * ```
+ */
+export async function main(argv: string[]): Promise<number> {
+  let args: ReportArgs;
+  try {
+    args = parseReportArgs(argv);
+  } catch (e) {
+    console.error(`report: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const paths = new Map<string, string>();
+  for (const name of args.names) {
+    const path = `${args.notebooksDir}/${name}.ipynb`;
+    if (await exists(path)) paths.set(name, path);
+    else if (args.explicit) {
+      const available = await listNotebooks(args.notebooksDir);
+      console.error(
+        `report: ${path} does not exist; available in ${args.notebooksDir}/: ${
+          available.join(", ") || "none"
+        }`,
+      );
+      return 2;
+    } else {
+      console.error(`report: skipping ${name}: ${path} does not exist yet`);
+    }
+  }
+  if (paths.size === 0) {
+    console.error(`report: no notebooks to export in ${args.notebooksDir}/`);
+    return 1;
+  }
+  let chrome: string;
+  try {
+    chrome = findChromium();
+    if (args.execute) await checkJupyter();
+  } catch (e) {
+    console.error(`report: ${(e as Error).message}`);
+    return 2;
+  }
+  await Deno.mkdir(args.outDir, { recursive: true });
+
+  const progress = new Progress();
+  const summary: string[] = [];
+  let failed = 0;
+  for (const [name, path] of paths) {
+    const pdfPath = `${args.outDir}/${name}.pdf`;
+    progress.start();
+    progress.line(`${name}: ${path} -> ${pdfPath}`);
+    try {
+      let nb;
+      if (args.execute) {
+        progress.step(`${name}: starting the Deno kernel`);
+        nb = await executeNotebook(path, {
+          cellTimeoutMs: args.cellTimeoutS * 1000,
+          onCell: (p) => progress.step(`${name}: cell ${p.index + 1}/${p.total}: ${p.firstLine}`),
+          beforeWrite: async (executed) => {
+            progress.step(`${name}: drawing static figures for the saved notebook`);
+            await addStaticFigures(executed, { chrome });
+          },
+        });
+      } else {
+        nb = await readNotebook(path);
+      }
+      const { warnings, figures } = await exportPdf(nb, pdfPath, {
+        chrome,
+        onStep: (step) =>
+          progress.step(
+            `${name}: ${
+              { figures: "drawing figures", html: "typesetting", print: "printing to PDF" }[step]
+            }`,
+          ),
+      });
+      progress.done();
+      for (const w of warnings) progress.line(`  warning: ${w}`);
+      const seconds = progress.elapsedS().toFixed(1);
+      progress.line(`  done: ${pdfPath} (${figures} figure(s), ${seconds} s)`);
+      summary.push(`  ok      ${name.padEnd(12)} ${pdfPath}  ${seconds} s`);
+    } catch (e) {
+      progress.done();
+      failed++;
+      const seconds = progress.elapsedS().toFixed(1);
+      progress.line(`  FAILED: ${(e as Error).message}`);
+      if (e instanceof NotebookExecutionError && e.traceback.length > 0) {
+        progress.line(
+          // deno-lint-ignore no-control-regex
+          e.traceback.slice(0, 12).map((l) => `    ${l.replace(/\x1b\[[0-9;]*m/g, "")}`).join(
+            "\n",
+          ),
+        );
+      }
+      progress.line(`  no PDF written for ${name}`);
+      summary.push(`  FAILED  ${name.padEnd(12)} (${seconds} s)`);
+    }
+  }
+  console.error(`\nreport:\n${summary.join("\n")}`);
+  return failed > 0 ? 1 : 0;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+async function listNotebooks(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isFile && e.name.endsWith(".ipynb")) names.push(e.name.replace(/\.ipynb$/, ""));
+    }
+  } catch {
+    // The folder itself is missing: nothing available.
+  }
+  return names.sort();
+}
+
+async function checkJupyter(): Promise<void> {
+  const python = defaultPython();
+  const fail = () =>
+    new Error(
+      `${python} cannot import jupyter_client; install Jupyter's client ` +
+        `(Debian: sudo apt-get install python3-nbclient python3-ipykernel, or run deno task setup)` +
+        `, or set NOTEBOOK_PYTHON to a Python that has it`,
+    );
+  try {
+    const out = await new Deno.Command(python, {
+      args: ["-c", "import jupyter_client, zmq"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (!out.success) throw fail();
+  } catch {
+    throw fail();
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,107 @@
+/**
+ * A notebook to PDF: Plotly figures drawn to SVG first, the page rendered by `html.ts`, then
+ * printed by headless Chromium. The PDF is written beside its target and renamed over it only
+ * once complete, so an existing PDF is replaced by a whole new one or not at all.
+ *
+ * @example
+ * ```ts
+ * import { exportPdf } from "./pdf.ts";
+ * import { readNotebook } from "./nbformat.ts";
+ * const nb = await readNotebook("notebooks/question1.ipynb");
+ * const { warnings } = await exportPdf(nb, "out/question1.pdf");
+ * ```
+ * @module
+ */
+import { pathToFileURL } from "node:url";
+import { findChromium, printToPdf } from "./chromium.ts";
+import { notebookToHtml, PLOTLY_MIME, plotlyFigures } from "./html.ts";
+import type { Notebook } from "./nbformat.ts";
+import { plotlyToSvg } from "./plotly_svg.ts";
+
+/** Options of {@linkcode exportPdf}. */
+export interface PdfOptions {
+  /** Chromium executable (default: `findChromium()`). */
+  chrome?: string;
+  /** Page title (default: the notebook's first heading). */
+  title?: string;
+  /** Called as each step starts (for progress display). */
+  onStep?: (step: "figures" | "html" | "print") => void;
+}
+
+/** What {@linkcode exportPdf} made. */
+export interface PdfResult {
+  /** Problems that did not stop the export (math KaTeX rejected, unprintable outputs). */
+  warnings: string[];
+  /** Number of Plotly figures drawn. */
+  figures: number;
+}
+
+/**
+ * Exports a notebook (with its saved outputs) to a PDF at `pdfPath`.
+ * @example
+ * ```ts
+ * import { readNotebook } from "./nbformat.ts";
+ * await exportPdf(await readNotebook("notebooks/question2.ipynb"), "out/question2.pdf");
+ * ```
+ */
+export async function exportPdf(
+  nb: Notebook,
+  pdfPath: string,
+  options: PdfOptions = {},
+): Promise<PdfResult> {
+  const chrome = options.chrome ?? findChromium();
+  options.onStep?.("figures");
+  const figures = plotlyFigures(nb);
+  const plotlySvgs = await plotlyToSvg(figures, { chrome });
+  options.onStep?.("html");
+  const { html, warnings } = notebookToHtml(nb, { title: options.title, plotlySvgs });
+  options.onStep?.("print");
+  const work = await Deno.makeTempDir({ prefix: "notebook-pdf-" });
+  const slash = pdfPath.lastIndexOf("/");
+  const dir = slash < 0 ? "." : pdfPath.slice(0, slash) || "/";
+  const partial = `${dir}/.${pdfPath.slice(slash + 1)}.${crypto.randomUUID().slice(0, 8)}.partial`;
+  try {
+    const page = `${work}/notebook.html`;
+    await Deno.writeTextFile(page, html);
+    await printToPdf(chrome, pathToFileURL(page).href, partial);
+    await Deno.rename(partial, pdfPath);
+  } finally {
+    await Deno.remove(partial).catch(() => {});
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+  return { warnings, figures: figures.length };
+}
+
+/**
+ * Adds a static `image/svg+xml` drawing beside every Plotly output (the Plotly JSON stays),
+ * so the notebook shows its figures where no Plotly renderer runs, e.g. on GitHub.
+ * Returns the number of figures drawn.
+ * @example
+ * ```ts
+ * import { readNotebook, writeNotebook } from "./nbformat.ts";
+ * const nb = await readNotebook("notebooks/question1.ipynb");
+ * await addStaticFigures(nb);
+ * await writeNotebook("notebooks/question1.ipynb", nb);
+ * ```
+ */
+export async function addStaticFigures(
+  nb: Notebook,
+  options: { chrome?: string } = {},
+): Promise<number> {
+  const bundles = nb.cells.flatMap((c) =>
+    c.cell_type === "code"
+      ? c.outputs.flatMap((o) =>
+        (o.output_type === "display_data" || o.output_type === "execute_result") &&
+          o.data[PLOTLY_MIME] !== undefined
+          ? [o.data]
+          : []
+      )
+      : []
+  );
+  const svgs = await plotlyToSvg(
+    bundles.map((b) => b[PLOTLY_MIME] as { data: unknown[] }),
+    { chrome: options.chrome },
+  );
+  bundles.forEach((b, i) => b["image/svg+xml"] = svgs[i]);
+  return bundles.length;
+}
