@@ -419,14 +419,19 @@ Deno.test("roofline figure: roofs bend at the ridge, operations sit on min(P, IÂ
   assertAlmostEquals(roofLine.x[1], 125e12 / 900e9, 1e-9);
   assertAlmostEquals(roofLine.y[1], 125, 1e-9);
   assertAlmostEquals(roofLine.y[0], roofLine.x[0] * 0.9, 1e-12); // 900 GB/s = 0.9 TFLOP/s per FLOP/B
+  // Decode's three intensities lie within 1%: one label for the cluster, on the V100 only.
   const decodeOnV100 = fig.data[2] as { x: number[]; y: number[]; text: string[] };
-  assertEquals(decodeOnV100.text, ["1,2,4,12", "9,10", "13,15"]);
-  assertAlmostEquals(decodeOnV100.y[0], (4096 / 4098) * 0.9, 1e-12);
-  const prefillOnH100 = fig.data[4] as { y: number[]; text: string[] };
-  assertEquals(prefillOnH100.text, ["1,2,3,10", "7,8", "11,13"]);
+  assertEquals(decodeOnV100.text, ["1,2,4,9,10,12,13,15", "", ""]);
+  assertAlmostEquals(decodeOnV100.x[1], 4096 / 4098, 1e-12);
+  assertAlmostEquals(decodeOnV100.y[1], (4096 / 4098) * 0.9, 1e-12);
+  const prefillOnV100 = fig.data[1] as { text: string[] };
+  assertEquals(prefillOnV100.text, ["7,8", "1,2,3,10", "11,13"]);
+  const prefillOnH100 = fig.data[4] as { y: number[]; text: string[]; hovertext: string[] };
+  assertEquals(prefillOnH100.text, ["", "", ""]);
+  assertStringIncludes(prefillOnH100.hovertext[0], "7: Score_i");
   // On the H100 (ridge 989/3.35 â‰ˆ 295) the attention products at 120.5 FLOP/B are memory-bound.
-  assertAlmostEquals(prefillOnH100.y[1], (2048 / 17) * 3.35, 1e-9);
-  assertAlmostEquals(prefillOnH100.y[0], 989, 1e-9);
+  assertAlmostEquals(prefillOnH100.y[0], (2048 / 17) * 3.35, 1e-9);
+  assertAlmostEquals(prefillOnH100.y[1], 989, 1e-9);
   const sweep = intensitySweep(c, "decode", "batch", [1, 64]);
   const sf = intensitySweepFigure(sweep, [v100]);
   assertEquals(sf.data.length, sweep.series.length + 1);

@@ -27,6 +27,7 @@ import { type Displayable, plot, type PlotlyFigure } from "./mod.ts";
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
 const SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "star"];
+const RIDGE_DASHES = ["dash", "dot", "dashdot", "longdash"];
 
 /** A named set of operations placed on the roofline (e.g. one phase). */
 export interface OpSeries {
@@ -57,6 +58,23 @@ function pointsOf(ops: readonly LayerOp[]): { intensity: number; ops: LayerOp[] 
 }
 
 /**
+ * Step labels of points sorted by intensity: points within 5% of each other share one label,
+ * shown on the first of them, so near-coincident operations stay readable.
+ */
+function clusterLabels(points: { intensity: number; ops: LayerOp[] }[]): string[] {
+  const labels = points.map(() => "");
+  let start = 0;
+  for (let j = 1; j <= points.length; j++) {
+    if (j === points.length || points[j].intensity > points[start].intensity * 1.05) {
+      const steps = points.slice(start, j).flatMap((p) => p.ops.map((op) => op.step));
+      labels[start] = steps.sort((a, b) => a - b).join(",");
+      start = j;
+    }
+  }
+  return labels;
+}
+
+/**
  * The roofline figure: each roof as min(P, I·W) in TFLOP/s on log-log axes, and each series'
  * matrix multiplications (all heads together) at their intensity on every roof.
  * @example
@@ -83,26 +101,28 @@ export function rooflineFigure(
     data.push({
       type: "scatter",
       mode: "lines",
-      name: `${roof.name}: ${roof.peakFlopsPerS / 1e12} TFLOP/s, ` +
-        `${roof.bandwidthBytesPerS / 1e9} GB/s (ridge ${ridge.toFixed(1)})`,
+      name: `${roof.id ?? roof.name}: ${roof.peakFlopsPerS / 1e12} TFLOP/s, ` +
+        `${roof.bandwidthBytesPerS / 1e9} GB/s, ridge ${ridge.toFixed(1)}`,
       x: [xMin, ridge, xMax],
       y: [xMin, ridge, xMax].map((x) => attainableFlopsPerS(x, roof) / 1e12),
       line: { color, width: 2 },
       hovertemplate: "I = %{x:.3g} FLOP/B<br>%{y:.3g} TFLOP/s<extra></extra>",
     });
     series.forEach((s, i) => {
-      const points = pointsOf(s.ops);
+      const points = pointsOf(s.ops).sort((a, b) => a.intensity - b.intensity);
+      const labels = r === 0 ? clusterLabels(points) : points.map(() => "");
       data.push({
         type: "scatter",
         mode: "markers+text",
         name: `${s.name} on ${roof.id ?? roof.name}`,
         x: points.map((p) => p.intensity),
         y: points.map((p) => attainableFlopsPerS(p.intensity, roof) / 1e12),
-        text: points.map((p) => p.ops.map((op) => op.step).join(",")),
-        textposition: i % 2 === 0 ? "top center" : "bottom center",
-        textfont: { size: 9, color },
+        text: labels,
+        textposition: points.map((_, j) => (i + j) % 2 === 0 ? "top center" : "bottom center"),
+        textfont: { size: 10, color },
         hovertext: points.map((p) =>
-          `${s.name}: ${p.ops.map((op) => `${op.step} ${op.label}`).join("<br>")}` +
+          `${s.name} on ${roof.name}<br>` +
+          p.ops.map((op) => `${op.step}: ${op.label}`).join("<br>") +
           `<br>I = ${p.intensity.toPrecision(6)} FLOP/B`
         ),
         hoverinfo: "text",
@@ -116,9 +136,10 @@ export function rooflineFigure(
       title: { text: options.title ?? "Roofline" },
       xaxis: { type: "log", title: { text: "Arithmetic intensity (FLOP/byte)" } },
       yaxis: { type: "log", title: { text: "Attainable TFLOP/s" } },
-      legend: { orientation: "h", y: -0.2 },
+      legend: { orientation: "h", y: -0.18 },
+      margin: { t: 50, b: 40 },
       width: 900,
-      height: 600,
+      height: 720,
     },
   };
 }
@@ -180,7 +201,8 @@ export function intensitySweepFigure(
       name: `ridge of ${roof.name} (${ridge.toFixed(1)} FLOP/B)`,
       x,
       y: [ridge, ridge],
-      line: { dash: "dash", color: COLORS[r % COLORS.length], width: 1.5 },
+      // Grey dashes set ridges apart from the intensity curves, which use Plotly's colours.
+      line: { dash: RIDGE_DASHES[r % RIDGE_DASHES.length], color: "#555", width: 1.5 },
       hoverinfo: "name",
     });
   });
@@ -188,7 +210,9 @@ export function intensitySweepFigure(
     data,
     layout: {
       title: {
-        text: title ?? `${sweep.phase}: intensity against ${FIELD_TITLES[sweep.field]}`,
+        text: title ??
+          `${sweep.phase === "prefill" ? "Prefill" : "Decode"}: intensity against ` +
+            FIELD_TITLES[sweep.field].toLowerCase().replace(/ (\w)$/, (m) => m.toUpperCase()),
       },
       xaxis: { type: "log", title: { text: FIELD_TITLES[sweep.field] } },
       yaxis: { type: "log", title: { text: "Arithmetic intensity (FLOP/byte), all heads" } },
