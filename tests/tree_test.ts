@@ -9,6 +9,8 @@ import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/ass
 import { beamSearch, greedySearch } from "../lib/decoding/generate.ts";
 import { exhaustiveSearch } from "../lib/decoding/exhaustive.ts";
 import { loadTree, parseTree, TreeError } from "../lib/tree/load.ts";
+import { compareSearches, whereMissed } from "../lib/tree/question2.ts";
+import { traceNodes } from "../lib/show/tree.ts";
 
 interface RawNode {
   p: number;
@@ -220,4 +222,70 @@ Deno.test("malformed trees are rejected naming the first bad node", () => {
   }
   const e = assertThrows(() => loadTree("{ vocab: [a] "), TreeError);
   assert(e.message.startsWith("file: invalid JSON"), e.message);
+});
+
+Deno.test("the drawing marks the beam track: kept prefixes are brute force's beams per depth", async () => {
+  const tree = loadTree(JSON.stringify(homework));
+  const out = await beamSearch(tree, [], {
+    maxNewTokens: 3,
+    numBeams: 2,
+    numReturnSequences: 2,
+    trace: true,
+  });
+  const nodes = traceNodes(out.trace!, tree.nodes());
+  assertEquals(nodes.length, 40);
+  const role = (t: string) => nodes.find((n) => text(n.tokens, tree.vocab) === t)!.role;
+  // Brute force per depth: the two most probable prefixes among the children of the last beams.
+  const keptByDepth = (width: number) => {
+    const kept: string[] = [];
+    let beams = [{ text: "", p: 1, next: homework.tree as Record<string, RawNode> | undefined }];
+    while (beams[0].next) {
+      beams = beams.flatMap((b) =>
+        Object.entries(b.next!).map(([t, n]) => ({ text: b.text + t, p: b.p * n.p, next: n.next }))
+      ).sort((a, b) => b.p - a.p).slice(0, width);
+      kept.push(...beams.map((b) => b.text));
+    }
+    return kept;
+  };
+  const expectedKept = keptByDepth(2);
+  assertEquals(expectedKept, ["b", "c", "ca", "bc", "bca", "cab"]);
+  for (const t of expectedKept.slice(0, 4)) assertEquals(role(t), "kept", t);
+  assertEquals([role("bca"), role("cab")], ["final", "final"]);
+  assertEquals(
+    nodes.find((n) => n.role === "final" && n.finalRank === 1)!.probability > 0.11,
+    true,
+  );
+  for (const t of ["a", "ba", "bb", "cb", "cc", "bcb", "bcc", "caa", "cac"]) {
+    assertEquals(role(t), "pruned", t);
+  }
+  for (const t of ["aa", "ab", "aba", "bab", "ccc"]) assertEquals(role(t), "unexplored", t);
+  // Layout: leaves on distinct rows, every parent centred between its children.
+  const leaves = nodes.filter((n) => n.x === 3);
+  assertEquals(new Set(leaves.map((n) => n.y)).size, 27);
+  const root = nodes.find((n) => n.tokens.length === 0)!;
+  const firsts = nodes.filter((n) => n.x === 1);
+  assertAlmostEquals(root.y, firsts.reduce((s, n) => s + n.y, 0) / 3, 1e-12);
+});
+
+Deno.test("compareSearches and whereMissed: greedy, widths 1–3 and the optimum", async () => {
+  const tree = loadTree(JSON.stringify(homework));
+  const c = await compareSearches(tree, [1, 2, 3]);
+  assertEquals(c.rows.map((r) => r.method), [
+    "greedy",
+    "beam, width 1",
+    "beam, width 2",
+    "beam, width 3",
+    "exhaustive",
+  ]);
+  assertEquals(c.rows.map((r) => r.best.text), ["bca", "bca", "bca", "aba", "aba"]);
+  assertEquals(c.rows.map((r) => r.isOptimum), [false, false, false, true, true]);
+  // Width 3 over the homework: step 1 keeps a, b, c; step 2 keeps ca (.24), bc (.20), ab (.16).
+  assertEquals(c.rows[3].sequences.map((s) => s.text), ["aba", "bca", "cab"]);
+  assertEquals(whereMissed(c.traces.get(3)!, tree.encode("aba")), null);
+  const miss = whereMissed(c.traces.get(2)!, tree.encode("aba"))!;
+  assertEquals([miss.step, text(miss.prefix, tree.vocab)], [1, "a"]);
+  assertAlmostEquals(miss.probability, 0.2, 1e-6);
+  assertAlmostEquals(miss.weakestKept, 0.3, 1e-6);
+  // Width 1 loses "ab" too: at step 1 only b survives.
+  assertEquals(whereMissed(c.traces.get(1)!, tree.encode("aba"))!.step, 1);
 });

@@ -145,6 +145,25 @@ export class TreeModel implements LanguageModel {
   }
 
   /**
+   * The probability of a path from the root: the product of its nodes' `p`, in float64 (the
+   * model rows are float32 log-probabilities, so decoding's sums carry ~1e-7 relative error).
+   * @example
+   * ```ts
+   * const tree = loadTree(await Deno.readTextFile("data/q2-tree.json"));
+   * tree.probabilityOf(tree.encode("bca")); // 0.12 (0.5 · 0.4 · 0.6)
+   * ```
+   */
+  probabilityOf(tokens: readonly number[]): number {
+    let node = this.#top;
+    let probability = 1;
+    for (const [i, t] of tokens.entries()) {
+      node = this.#child(node, t, tokens.slice(0, i));
+      probability *= node.p;
+    }
+    return probability;
+  }
+
+  /**
    * Every node, depth-first in vocabulary order, root first.
    * @example
    * ```ts

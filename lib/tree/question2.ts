@@ -70,9 +70,9 @@ export async function compareSearches(
   const text = (tokens: number[]) => tokens.map((t) => tree.tokenText(t)).join("");
   const all = await exhaustiveSearch(tree, [], { maxNewTokens: tree.depth });
   const optimum = all[0];
-  const scored = (tokens: number[], logProb: number) => ({
+  const scored = (tokens: number[]) => ({
     text: text(tokens),
-    probability: Math.exp(logProb),
+    probability: tree.probabilityOf(tokens),
   });
   const row = (
     method: string,
@@ -92,7 +92,7 @@ export async function compareSearches(
     row(
       "greedy",
       1,
-      greedy.sequences.map((s) => scored(s.tokens, s.logProb)),
+      greedy.sequences.map((s) => scored(s.tokens)),
       tree.depth * tree.vocabSize,
     ),
   ];
@@ -110,7 +110,7 @@ export async function compareSearches(
       row(
         `beam, width ${width}`,
         width,
-        out.sequences.map((s) => scored(s.tokens, s.logProb)),
+        out.sequences.map((s) => scored(s.tokens)),
         scoredCount,
       ),
     );
@@ -119,7 +119,7 @@ export async function compareSearches(
     row(
       "exhaustive",
       null,
-      all.slice(0, 3).map((s) => scored(s.tokens, s.logProb)),
+      all.slice(0, 3).map((s) => scored(s.tokens)),
       tree.nodes().length - 1,
     ),
   );
