@@ -265,8 +265,8 @@ export function extractMath(
     const fence = i === lineStart(i) ? rest.match(/^ {0,3}(`{3,}|~{3,})/) : null;
     if (fence) {
       const close = new RegExp(`\\n {0,3}${fence[1][0]}{${fence[1].length},}[ \\t]*(\\n|$)`);
-      const end = rest.slice(fence[0].length).search(close);
-      const len = end < 0 ? rest.length : fence[0].length + end + 1;
+      const closing = close.exec(rest.slice(fence[0].length));
+      const len = closing ? fence[0].length + closing.index + closing[0].length : rest.length;
       out += rest.slice(0, len);
       i += len;
       continue;
