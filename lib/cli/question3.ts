@@ -41,7 +41,8 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   let model: OnnxCausalLM | undefined;
   try {
-    model = await OnnxCausalLM.load(flags.hfModelName, { backend: flags.backend });
+    const name = flags.hfModelName === DEFAULT_MODEL ? embeddedModelFolder() : flags.hfModelName;
+    model = await OnnxCausalLM.load(name, { backend: flags.backend });
     const encoder = new TextEncoder();
     const streaming = !flags.json && flags.beamWidth === 1 && flags.outputLen > 0;
     if (streaming) {

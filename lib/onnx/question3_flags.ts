@@ -28,6 +28,37 @@ import { type BackendRequest, parseBackendRequest } from "./backend.ts";
 /** The embedded model, the default since this machine reaches no Hub. */
 export const DEFAULT_MODEL = "data/models/brown-gpt2";
 
+/**
+ * The embedded model's folder as an absolute path, wherever the caller runs (a notebook's
+ * working directory is `notebooks/`, the CLI's the workspace root).
+ * @example
+ * ```ts
+ * embeddedModelFolder().endsWith("data/models/brown-gpt2"); // true
+ * ```
+ */
+export function embeddedModelFolder(): string {
+  return decodeURIComponent(new URL(`../../${DEFAULT_MODEL}`, import.meta.url).pathname);
+}
+
+/**
+ * How a model folder is named in commands and printouts: the embedded model as
+ * {@linkcode DEFAULT_MODEL} however it was reached, anything else as given.
+ * @example
+ * ```ts
+ * modelLabel(embeddedModelFolder()); // "data/models/brown-gpt2"
+ * ```
+ */
+export function modelLabel(folder: string): string {
+  const real = (path: string) => {
+    try {
+      return Deno.realPathSync(path);
+    } catch {
+      return path;
+    }
+  };
+  return real(folder) === real(embeddedModelFolder()) ? DEFAULT_MODEL : folder;
+}
+
 /** Parsed flags of `deno task question3`. */
 export interface Question3Flags {
   /** Model folder or Hub id. */

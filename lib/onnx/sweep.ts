@@ -17,6 +17,7 @@
  */
 import { type Displayable, markdown, table } from "../show/mod.ts";
 import type { OnnxCausalLM } from "./causal_lm.ts";
+import { DEFAULT_MODEL, modelLabel } from "./question3_flags.ts";
 import {
   formatHandout,
   generateText,
@@ -62,7 +63,8 @@ export interface SweepRun {
  */
 export function launchCommand(settings: SweepBase, model: string): string {
   const parts = ["deno task question3"];
-  if (model !== "data/models/brown-gpt2") parts.push(`--hf_model_name ${model}`);
+  const label = modelLabel(model);
+  if (label !== DEFAULT_MODEL) parts.push(`--hf_model_name ${label}`);
   if (settings.prompt !== undefined && settings.prompt !== "What is Apple?") {
     parts.push(`--prompt_seq ${JSON.stringify(settings.prompt)}`);
   }

@@ -20,6 +20,7 @@ import { generate, type GenerateOutput, type TraceOptions } from "../decoding/mo
 import type { DecodingMode, Trace } from "../decoding/trace.ts";
 import type { Backend } from "./backend.ts";
 import type { OnnxCausalLM, RunRecord } from "./causal_lm.ts";
+import { modelLabel } from "./question3_flags.ts";
 import { textStream } from "./tokenizer.ts";
 
 /** Settings of one generation; the defaults are the handout's. */
@@ -62,7 +63,7 @@ export interface GeneratedSequence {
 
 /** What {@linkcode generateText} returns. */
 export interface TextGenerationResult {
-  /** Model folder. */
+  /** Model folder (the embedded model as `data/models/brown-gpt2`). */
   model: string;
   /** Backend that ran the model. */
   backend: Backend;
@@ -126,7 +127,7 @@ export async function generateText(
     );
   }
   const base = {
-    model: model.folder,
+    model: modelLabel(model.folder),
     backend: model.backend,
     settings,
     prompt,
