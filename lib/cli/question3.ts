@@ -14,6 +14,8 @@
  */
 import { OnnxCausalLM } from "../onnx/causal_lm.ts";
 import {
+  DEFAULT_MODEL,
+  embeddedModelFolder,
   parseQuestion3Flags,
   QUESTION3_USAGE,
   type Question3Flags,
