@@ -19,9 +19,17 @@
  * ```
  * @module
  */
+import {
+  decodeOps,
+  fractionToNumber,
+  layerTotals,
+  modelConfig,
+  prefillOps,
+} from "../intensity/mod.ts";
 import { type Displayable, plot, table } from "../show/mod.ts";
 import type { Backend } from "./backend.ts";
 import type { OnnxCausalLM } from "./causal_lm.ts";
+import type { ModelGeometry } from "./config.ts";
 
 /** Options of {@linkcode measurePhases}. */
 export interface PhaseOptions {
@@ -168,6 +176,83 @@ export function phasePlot(rows: readonly PhaseTiming[], title?: string): Display
       height: 440,
     },
   });
+}
+
+/** A measured row next to Question 1's intensities of the same shapes. */
+export interface IntensityLink extends PhaseTiming {
+  /** FLOPs per byte of one layer's matmuls in prefill of L tokens (FP32). */
+  prefillIntensity: number;
+  /** FLOPs per byte of one layer's matmuls decoding one token after L cached (FP32). */
+  decodeIntensity: number;
+  /** Achieved GFLOP/s of the model's matmuls in prefill (all layers and the LM head). */
+  prefillGflopPerS: number;
+  /** Achieved GFLOP/s in one decode step. */
+  decodeGflopPerS: number;
+}
+
+/**
+ * Puts Question 1's arithmetic intensity (its `lib/intensity` model of one layer: the
+ * projections, attention products and a 4D MLP, here in FP32) beside each measurement, and the
+ * FLOP/s each phase achieved.
+ * @example
+ * ```ts
+ * // intensityLink(model.geometry, await measurePhases(model, text, [16, 64]));
+ * ```
+ */
+export function intensityLink(
+  geometry: ModelGeometry,
+  rows: readonly PhaseTiming[],
+): IntensityLink[] {
+  return rows.map((r) => {
+    const config = modelConfig({
+      seqLen: r.promptTokens,
+      dModel: geometry.hiddenSize,
+      heads: geometry.heads,
+      kvHeads: geometry.kvHeads,
+      ffn: 4 * geometry.hiddenSize,
+      ffnKind: "mlp",
+      layers: geometry.layers,
+      dtype: "fp32",
+    });
+    const prefill = layerTotals(prefillOps(config));
+    const decode = layerTotals(decodeOps(config));
+    const layers = geometry.layers;
+    // The LM head (D x vocab) runs on every prompt position in prefill, once per decode step.
+    const head = 2 * geometry.hiddenSize * geometry.vocabSize;
+    const prefillFlops = layers * Number(prefill.flops) + r.promptTokens * head;
+    const decodeFlops = layers * Number(decode.flops) + head;
+    return {
+      ...r,
+      prefillIntensity: fractionToNumber(prefill.intensity),
+      decodeIntensity: fractionToNumber(decode.intensity),
+      prefillGflopPerS: prefillFlops / (r.prefillMs * 1e6),
+      decodeGflopPerS: decodeFlops / (r.decodeMsPerToken * 1e6),
+    };
+  });
+}
+
+/**
+ * {@linkcode intensityLink} rows as a table.
+ * @example
+ * ```ts
+ * // intensityTable(intensityLink(model.geometry, rows));
+ * ```
+ */
+export function intensityTable(rows: readonly IntensityLink[], caption?: string): Displayable {
+  return table(
+    [
+      { key: "backend", header: "backend" },
+      { key: "promptTokens", header: "$L$" },
+      { key: "prefillIntensity", header: "prefill FLOP/byte" },
+      { key: "decodeIntensity", header: "decode FLOP/byte" },
+      { key: "prefillMsPerToken", header: "prefill ms / token" },
+      { key: "decodeMsPerToken", header: "decode ms / token" },
+      { key: "prefillGflopPerS", header: "prefill GFLOP/s" },
+      { key: "decodeGflopPerS", header: "decode GFLOP/s" },
+    ],
+    rows,
+    { digits: 2, ...(caption ? { caption } : {}) },
+  );
 }
 
 function argmax(xs: ArrayLike<number>): number {
