@@ -11,6 +11,7 @@ import type { DecodeState, LanguageModel } from "../lib/decoding/language_model.
 import { OnnxCausalLM } from "../lib/onnx/causal_lm.ts";
 import { webGpuAdapter } from "../lib/onnx/backend.ts";
 import { generateText } from "../lib/onnx/text_generation.ts";
+import { flagSweep, launchCommand, seedStudy } from "../lib/onnx/sweep.ts";
 
 const MODEL = "data/models/brown-gpt2";
 const PROMPT = "What is Apple?";
@@ -194,3 +195,21 @@ Deno.test({
     assertNotEquals(gpu.sequences[0].tokens, gpu.sequences[1].tokens);
   },
 });
+
+Deno.test(
+  "top_k 1 makes sampling greedy whatever the seed; sweeps print CLI commands",
+  opts,
+  () =>
+    withModel("wasm", async (model) => {
+      const greedy = await generateText(model, PROMPT, { outputLen: 8, doSample: false });
+      const study = await seedStudy(model, "top_k", [1], 4, { outputLen: 8 });
+      assertEquals([study[0].distinct, study[0].distinctFirstTokens], [1, 1]);
+      const runs = await flagSweep(model, "top_k", [1], { outputLen: 8 });
+      assertEquals(runs[0].result.outputs[0].ids, greedy.outputs[0].ids);
+      assertEquals(runs[0].command, "deno task question3 --output_len 8 --top_k 1");
+      assertEquals(
+        launchCommand({ beamWidth: 3, doSample: false, prompt: "Hi" }, "/elsewhere/model"),
+        'deno task question3 --hf_model_name /elsewhere/model --prompt_seq "Hi" --beam_width 3 --no_sample',
+      );
+    }),
+);
