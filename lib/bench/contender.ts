@@ -1,0 +1,138 @@
+/**
+ * A generation contender running in its own Deno process (`decode_worker.ts`), driven from the
+ * benchmark one request at a time over JSON lines, so contenders can be alternated run by run
+ * while each keeps its own libraries loaded. Only one contender computes at any moment.
+ *
+ * @example
+ * ```ts
+ * import { Contender } from "./contender.ts";
+ * const ours = await Contender.start("ours-wasm", "data/models/brown-gpt2");
+ * const run = await ours.run([464, 318], 8, 1);
+ * console.log(run.tokens.length, run.ms);
+ * await ours.close();
+ * ```
+ * @module
+ */
+import {
+  type ContenderId,
+  REPLY_PREFIX,
+  type RunReply,
+  type WorkerReply,
+  type WorkerRequest,
+} from "./decode_worker.ts";
+
+const WORKER = new URL("./decode_worker.ts", import.meta.url);
+const CONFIG = new URL("../../deno.json", import.meta.url);
+
+/** A loaded contender in its process. */
+export class Contender {
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #replies: AsyncIterator<string>;
+  #stderr: string[] = [];
+
+  private constructor(
+    /** Which contender. */
+    readonly id: ContenderId,
+    private readonly child: Deno.ChildProcess,
+  ) {
+    this.#writer = child.stdin.getWriter();
+    this.#replies = lines(child.stdout)[Symbol.asyncIterator]();
+    // Keep the tail of stderr for error messages; draining it also keeps the child unblocked.
+    (async () => {
+      for await (const line of lines(child.stderr)) {
+        this.#stderr.push(line);
+        if (this.#stderr.length > 20) this.#stderr.shift();
+      }
+    })();
+  }
+
+  /** What it runs on, as the contender describes itself. */
+  description = "";
+
+  /**
+   * Starts a process and loads `contender` on `model`; rejects with the process's error.
+   * @example
+   * ```ts
+   * const c = await Contender.start("transformers.js-node", "data/models/brown-gpt2");
+   * await c.close();
+   * ```
+   */
+  static async start(contender: ContenderId, model: string): Promise<Contender> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--config", CONFIG.pathname, WORKER.pathname],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const c = new Contender(contender, child);
+    try {
+      const reply = await c.#request({ kind: "load", contender, model });
+      if (reply.kind !== "loaded") throw new Error(`unexpected reply ${reply.kind}`);
+      c.description = reply.description;
+      return c;
+    } catch (e) {
+      await c.close();
+      throw e;
+    }
+  }
+
+  async #request(request: WorkerRequest): Promise<WorkerReply> {
+    await this.#writer.write(new TextEncoder().encode(JSON.stringify(request) + "\n"));
+    for (;;) {
+      const next = await this.#replies.next();
+      if (next.done) {
+        throw new Error(
+          `${this.id}: the contender process ended; its stderr ends with:\n` +
+            this.#stderr.join("\n"),
+        );
+      }
+      if (!next.value.startsWith(REPLY_PREFIX)) continue;
+      const reply = JSON.parse(next.value.slice(REPLY_PREFIX.length)) as WorkerReply;
+      if (reply.kind === "error") throw new Error(`${this.id}: ${reply.message}`);
+      return reply;
+    }
+  }
+
+  /**
+   * Generates `newTokens` tokens after `promptIds` (greedy for `numBeams` 1, else beam
+   * search), timed inside the contender's process.
+   * @example
+   * ```ts
+   * // const { tokens, ms, calls } = await contender.run(promptIds, 32, 4);
+   * ```
+   */
+  async run(promptIds: number[], newTokens: number, numBeams: number): Promise<RunReply> {
+    const reply = await this.#request({ kind: "run", promptIds, newTokens, numBeams });
+    if (reply.kind !== "ran") throw new Error(`${this.id}: unexpected reply ${reply.kind}`);
+    return reply;
+  }
+
+  /** Ends the process (closing its stdin ends its request loop). */
+  async close(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    const timer = setTimeout(() => {
+      try {
+        this.child.kill();
+      } catch {
+        // Already exited.
+      }
+    }, 5000);
+    await this.child.status;
+    clearTimeout(timer);
+  }
+}
+
+/** The lines of a byte stream. */
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffered = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buffered += chunk;
+    let newline;
+    while ((newline = buffered.indexOf("\n")) >= 0) {
+      yield buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+    }
+  }
+  if (buffered) yield buffered;
+}

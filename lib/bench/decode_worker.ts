@@ -1,0 +1,235 @@
+/**
+ * One generation contender, alone in its own Deno process so each library gets its own module
+ * graph (transformers.js picks its onnxruntime once, at import) and the benchmark can alternate
+ * contenders run by run. Spoken to by `lib/bench/contender.ts` through JSON lines: a
+ * {@linkcode WorkerRequest} per stdin line, a {@linkcode WorkerReply} per stdout line after
+ * {@linkcode REPLY_PREFIX}. (A Web Worker would share the process but onnxruntime-web's bundle
+ * cannot resolve its own URL inside a Deno worker.)
+ *
+ * Contenders:
+ * - `ours-wasm`, `ours-webgpu`: this workspace's `OnnxCausalLM` + decoding engine.
+ * - `transformers.js-node`: transformers.js on onnxruntime-node (native CPU), its usual path
+ *   under Deno with a filesystem; `transformers.js-node-1thread` pins it to one intra-op
+ *   thread, like the WASM build here.
+ * - `transformers.js-web-wasm`: transformers.js on the same onnxruntime-web build and backend
+ *   as ours (injected through `Symbol.for("onnxruntime")`, which transformers.js honours), so
+ *   only the generation loop differs.
+ *
+ * @example
+ * ```ts
+ * // deno run -A lib/bench/decode_worker.ts, then on stdin:
+ * // {"kind":"load","contender":"ours-wasm","model":"data/models/brown-gpt2"}
+ * // {"kind":"run","promptIds":[464,318],"newTokens":8,"numBeams":1}
+ * ```
+ * @module
+ */
+import { gpuTraffic, type GpuTrafficCounts } from "./gpu_traffic.ts";
+
+/** Every contender the worker can run. */
+export const CONTENDERS = [
+  "ours-wasm",
+  "ours-webgpu",
+  "transformers.js-node",
+  "transformers.js-node-1thread",
+  "transformers.js-web-wasm",
+] as const;
+
+/** One contender. */
+export type ContenderId = typeof CONTENDERS[number];
+
+/** A message to the worker. */
+export type WorkerRequest =
+  | { kind: "load"; contender: ContenderId; model: string }
+  | { kind: "run"; promptIds: number[]; newTokens: number; numBeams: number };
+
+/** One session run seen by the worker's counter. */
+export interface ModelCall {
+  /** Rows (beams) in the batch. */
+  rows: number;
+  /** Tokens per row fed. */
+  tokens: number;
+}
+
+/** The result of one generation. */
+export interface RunReply {
+  kind: "ran";
+  /** Generated token ids (prompt excluded) of the best sequence. */
+  tokens: number[];
+  /** Wall time of the generation call, milliseconds. */
+  ms: number;
+  /** Every session run of the generation, in order. */
+  calls: ModelCall[];
+  /** WebGPU transfers during the generation (WebGPU contenders only). */
+  gpuTraffic?: GpuTrafficCounts;
+}
+
+/** A message from the worker. */
+export type WorkerReply =
+  | { kind: "loaded"; description: string }
+  | RunReply
+  | { kind: "error"; message: string };
+
+interface Runner {
+  description: string;
+  run(promptIds: number[], newTokens: number, numBeams: number): Promise<number[]>;
+}
+
+/** Wraps a session's `run` so every call's batch shape is recorded. */
+function countCalls(
+  session: { run: (feeds: Record<string, { dims: readonly number[] }>) => Promise<unknown> },
+  calls: ModelCall[],
+): void {
+  const run = session.run.bind(session);
+  session.run = (feeds) => {
+    const ids = feeds.input_ids.dims;
+    calls.push({ rows: ids[0], tokens: ids[1] });
+    return run(feeds);
+  };
+}
+
+async function loadOurs(
+  backend: "wasm" | "webgpu",
+  model: string,
+  calls: ModelCall[],
+): Promise<Runner> {
+  const { OnnxCausalLM } = await import("../onnx/causal_lm.ts");
+  const { generate } = await import("../decoding/generate.ts");
+  const lm = await OnnxCausalLM.load(model, { backend });
+  countCalls(lm.session as unknown as Parameters<typeof countCalls>[0], calls);
+  return {
+    description: `this workspace (OnnxCausalLM + lib/decoding) on onnxruntime-web ` +
+      `${lm.backend}, 1 thread`,
+    run: async (promptIds, newTokens, numBeams) => {
+      const out = await generate(lm, promptIds, {
+        maxNewTokens: newTokens,
+        numBeams,
+        eosTokenIds: [],
+      });
+      return out.sequences[0].tokens;
+    },
+  };
+}
+
+async function loadTransformersJs(
+  contender: ContenderId,
+  model: string,
+  calls: ModelCall[],
+): Promise<Runner> {
+  let description: string;
+  let sessionOptions: Record<string, unknown>;
+  let device: string;
+  if (contender === "transformers.js-web-wasm") {
+    const ort = await import("onnxruntime-web/webgpu");
+    ort.env.wasm.numThreads = 1;
+    // transformers.js would point the WASM files at a CDN; serve them from the npm package.
+    const url = import.meta.resolve("onnxruntime-web/webgpu");
+    ort.env.wasm.wasmPaths = url.slice(0, url.lastIndexOf("/") + 1);
+    // Under Deno transformers.js passes model paths; onnxruntime-web would fetch() them.
+    const create = ort.InferenceSession.create.bind(ort.InferenceSession);
+    const file = async (p: unknown) => typeof p === "string" ? await Deno.readFile(p) : p;
+    (globalThis as Record<symbol, unknown>)[Symbol.for("onnxruntime")] = {
+      ...ort,
+      InferenceSession: {
+        create: async (p: unknown, o: unknown) =>
+          create(await file(p) as Uint8Array, o as Record<string, never>),
+      },
+    };
+    description = `transformers.js on onnxruntime-web ${ort.env.versions.web} wasm, 1 thread`;
+    device = "auto";
+    sessionOptions = { executionProviders: ["wasm"] };
+  } else {
+    const oneThread = contender === "transformers.js-node-1thread";
+    description = `transformers.js on onnxruntime-node (native CPU), ` +
+      (oneThread ? "1 intra-op thread" : "default threads");
+    device = "cpu";
+    sessionOptions = oneThread ? { intraOpNumThreads: 1, interOpNumThreads: 1 } : {};
+  }
+  const tjs = await import("@huggingface/transformers");
+  tjs.env.allowRemoteModels = false;
+  tjs.env.allowLocalModels = true;
+  const slash = model.replace(/\/+$/, "").lastIndexOf("/");
+  tjs.env.localModelPath = slash >= 0 ? model.slice(0, slash + 1) : "./";
+  const name = model.replace(/\/+$/, "").slice(slash + 1);
+  const lm = await tjs.AutoModelForCausalLM.from_pretrained(name, {
+    dtype: "fp32",
+    device: device as "cpu",
+    session_options: sessionOptions,
+  });
+  for (const session of Object.values((lm as unknown as { sessions: object }).sessions)) {
+    countCalls(session, calls);
+  }
+  return {
+    description,
+    run: async (promptIds, newTokens, numBeams) => {
+      const n = promptIds.length;
+      const out = await lm.generate({
+        input_ids: new tjs.Tensor("int64", BigInt64Array.from(promptIds, BigInt), [1, n]),
+        attention_mask: new tjs.Tensor("int64", new BigInt64Array(n).fill(1n), [1, n]),
+        max_new_tokens: newTokens,
+        do_sample: false,
+        num_beams: numBeams,
+        eos_token_id: [],
+      } as Record<string, unknown>) as { tolist(): bigint[][] };
+      return out.tolist()[0].map(Number).slice(n);
+    },
+  };
+}
+
+/** Prefix of protocol lines on stdout; anything else a library prints there is ignored. */
+export const REPLY_PREFIX = "@@bench-reply ";
+
+/** Serves one contender over stdin/stdout: load once, then timed runs, one JSON line each. */
+async function serve(): Promise<void> {
+  let runner: Runner | undefined;
+  let webgpu = false;
+  const calls: ModelCall[] = [];
+  const reply = (m: WorkerReply) => console.log(REPLY_PREFIX + JSON.stringify(m));
+  const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
+  let buffered = "";
+  for await (const chunk of lines) {
+    buffered += chunk;
+    let newline;
+    while ((newline = buffered.indexOf("\n")) >= 0) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      if (line.trim() === "") continue;
+      try {
+        const request = JSON.parse(line) as WorkerRequest;
+        if (request.kind === "load") {
+          const { contender, model } = request;
+          if (!(CONTENDERS as readonly string[]).includes(contender)) {
+            throw new RangeError(`unknown contender ${contender}; allowed: ${CONTENDERS}`);
+          }
+          webgpu = contender === "ours-webgpu";
+          if (webgpu) gpuTraffic();
+          runner = contender.startsWith("ours-")
+            ? await loadOurs(webgpu ? "webgpu" : "wasm", model, calls)
+            : await loadTransformersJs(contender, model, calls);
+          reply({ kind: "loaded", description: runner.description });
+          continue;
+        }
+        if (!runner) throw new Error("run before load");
+        const traffic = webgpu ? gpuTraffic() : undefined;
+        const before = traffic?.snapshot();
+        calls.length = 0;
+        const t0 = performance.now();
+        const tokens = await runner.run(request.promptIds, request.newTokens, request.numBeams);
+        const ms = performance.now() - t0;
+        reply({
+          kind: "ran",
+          tokens,
+          ms,
+          calls: [...calls],
+          ...(traffic && before ? { gpuTraffic: traffic.since(before) } : {}),
+        });
+      } catch (e) {
+        reply({
+          kind: "error",
+          message: e instanceof Error ? `${e.message}\n${e.stack ?? ""}` : String(e),
+        });
+      }
+    }
+  }
+}
+
+if (import.meta.main) await serve();
