@@ -29,8 +29,13 @@ async function tool(cmd: string, ...args: string[]): Promise<string> {
 const pdfText = (pdf: string, ...pages: string[]) => tool("pdftotext", ...pages, pdf, "-");
 
 async function report(...args: string[]) {
+  return await reportIn(Deno.cwd(), ...args);
+}
+
+async function reportIn(cwd: string, ...args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", REPORT, ...args],
+    cwd,
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
@@ -122,9 +127,11 @@ Deno.test("report: a failing cell exits non-zero, names it, and keeps the old PD
   const old = new TextEncoder().encode("%PDF-1.4 an older export\n%%EOF\n");
   await Deno.writeFile(`${out}/failing.pdf`, old);
   const before = await Deno.readTextFile(`${dir}/failing.ipynb`);
-  const r = await report("failing", "--notebooks", dir, "--out", out);
+  // Relative folders, as `deno task report` uses them, resolved against the working directory.
+  const [parent, name] = [dir.slice(0, dir.lastIndexOf("/")), dir.slice(dir.lastIndexOf("/") + 1)];
+  const r = await reportIn(parent, "failing", "--notebooks", name, "--out", `${name}/pdfs`);
   assertEquals(r.code, 1, r.stderr);
-  assertStringIncludes(r.stderr, `${dir}/failing.ipynb`);
+  assertStringIncludes(r.stderr, `${name}/failing.ipynb`);
   assertStringIncludes(r.stderr, "cell 3 of 4");
   assertStringIncludes(r.stderr, "RangeError: limit 3 exceeded");
   assertEquals(await Deno.readFile(`${out}/failing.pdf`), old, "the old PDF is untouched");

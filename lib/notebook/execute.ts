@@ -32,6 +32,7 @@ import {
 } from "./nbformat.ts";
 import { CellOutputs, OUTPUT_MESSAGE_TYPES } from "./outputs.ts";
 import { type KernelMessage, KernelSession } from "./kernel.ts";
+import { dirname, resolve } from "node:path";
 
 /** The mime type of the sentinel's marker bundle; never saved into a notebook. */
 export const MARKER_MIME = "application/x-notebook-executor-marker";
@@ -136,7 +137,7 @@ export async function executeNotebook(
     );
   }
   const kernel = await KernelSession.start({
-    cwd: dirname(path),
+    cwd: resolve(dirname(path)),
     kernelName: options.kernelName,
     startupTimeoutMs: options.startupTimeoutMs,
     python: options.python,
@@ -320,9 +321,4 @@ export class CellCollector {
 function firstLineOf(code: string): string {
   const line = code.split("\n").find((l) => l.trim() !== "")?.trim() ?? "";
   return line.length > 60 ? `${line.slice(0, 57)}...` : line;
-}
-
-function dirname(path: string): string {
-  const slash = path.lastIndexOf("/");
-  return slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
 }

@@ -100,6 +100,7 @@ export function notebookToHtml(nb: Notebook, options: HtmlOptions = {}): HtmlRes
 <main>
 ${body}
 </main>
+<script>${FIT_TABLES_JS}</script>
 </body></html>
 `;
   return { html, warnings };
@@ -358,6 +359,27 @@ export function katexCss(): string {
   return katexCssCache;
 }
 
+/**
+ * Shrinks tables wider than the text column: first to their one-line width, down to 60 %,
+ * then (if words still cannot fit) further, so a table never runs off the page and numbers
+ * are never broken mid-digit. Runs once fonts are in, before Chromium prints.
+ */
+const FIT_TABLES_JS = `
+document.fonts.ready.then(() => {
+  for (const t of document.querySelectorAll("table")) {
+    const avail = t.parentElement.clientWidth;
+    t.style.width = "max-content";
+    const natural = t.offsetWidth;
+    t.style.width = "";
+    if (natural <= avail) continue;
+    let zoom = Math.max(0.6, avail / natural);
+    t.style.zoom = String(zoom);
+    if (t.offsetWidth * zoom > avail) t.style.zoom = String(zoom * avail / (t.offsetWidth * zoom));
+  }
+  document.body.dataset.laidOut = "true";
+});
+`;
+
 /** The print style: A4, readable type, code and outputs that wrap, figures never split. */
 const PRINT_CSS = `
 @page { size: A4; margin: 16mm 15mm 18mm 15mm;
@@ -378,7 +400,7 @@ code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-si
 pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; }
 .cell { margin: 6pt 0; }
 .cell.code { margin: 9pt 0; }
-.input { position: relative; }
+.input { position: relative; break-after: avoid; page-break-after: avoid; }
 .input .count { position: absolute; right: 4pt; top: 2pt;
   font: 7pt "DejaVu Sans Mono", monospace; color: #9aa5b1; }
 pre.code { background: #f5f7fa; border: 0.5pt solid #d8dee6; border-left: 2.5pt solid #7a9cc6;
@@ -393,12 +415,11 @@ figure { margin: 6pt 0; text-align: center; break-inside: avoid; page-break-insi
 figure img { max-width: 100%; height: auto; }
 .output.html { overflow-wrap: anywhere; }
 .output.html img, .output.markdown img, .markdown img { max-width: 100%; }
-table { border-collapse: collapse; margin: 6pt auto; font-size: 9pt; max-width: 100%;
-  break-inside: auto; }
+table { border-collapse: collapse; margin: 6pt auto; font-size: 9pt; break-inside: auto; }
 thead { display: table-header-group; }
 tr { break-inside: avoid; page-break-inside: avoid; }
-th, td { border-top: 0.5pt solid #ccc; border-bottom: 0.5pt solid #ccc; padding: 2.5pt 6pt;
-  overflow-wrap: anywhere; vertical-align: top; }
+th, td { border-top: 0.5pt solid #ccc; border-bottom: 0.5pt solid #ccc; padding: 2.5pt 5pt;
+  vertical-align: top; }
 th { border-bottom: 1pt solid #555; background: #fafafa; font-family: "DejaVu Sans", sans-serif;
   font-size: 8.8pt; }
 td[align="right"], th[align="right"] { font-variant-numeric: tabular-nums; }
