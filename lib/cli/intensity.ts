@@ -32,7 +32,7 @@ import {
   reportToJson,
   type Roof,
 } from "../intensity/mod.ts";
-import { costTable, layerTimeTable } from "../show/intensity.ts";
+import { layerTimeTable, terminalTable } from "../show/intensity.ts";
 import { JUPYTER_DISPLAY } from "../show/mod.ts";
 
 const SIZE_FLAGS = {
@@ -220,7 +220,7 @@ export function runIntensity(argv: string[]): string {
   for (const phase of args.phases) {
     const ops = layerOps(config, phase);
     phases[phase] = ops;
-    out.push("", text(costTable(ops, { plain: true, roofs, caption: `${phase}:` })));
+    out.push("", text(terminalTable(ops, { roofs, caption: `${phase}:` })));
   }
   if (roofs.length > 0) {
     out.push("", text(layerTimeTable(phases, roofs)));

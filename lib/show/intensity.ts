@@ -91,38 +91,153 @@ export function handoutTable(
   return table(columns, ops, { caption: options.caption });
 }
 
-/** Options of {@linkcode costTable}. */
+/**
+ * A count for a printed table: grouped digits below a million, else `$1.374 \times 10^{11}$`.
+ * @example
+ * ```ts
+ * countLatex(137438953472n); // "$1.374 \\times 10^{11}$"
+ * ```
+ */
+export function countLatex(n: bigint | number): string {
+  const v = Number(n);
+  if (v < 1e6) return formatNumber(v);
+  const [mantissa, exponent] = v.toExponential(3).split("e");
+  return `$${mantissa} \\times 10^{${Number(exponent)}}$`;
+}
+
+/**
+ * An operation's computation as short math for narrow tables: without the head range and,
+ * for the scores, without the softmax the handout asks to ignore.
+ * @example
+ * ```ts
+ * import { modelConfig, prefillOps } from "../intensity/mod.ts";
+ * shortComputation(prefillOps(modelConfig())[6]); // "$Q_i K_{i}^T$"
+ * ```
+ */
+export function shortComputation(op: LayerOp): string {
+  const tex = op.computation
+    .replace(/, i = 1, \\dots.*$/, "")
+    .replace(/^\\text\{Score\}_i = \\text\{softmax\}\(\\frac\{(.*)\}\{\\sqrt\{D\}\}\)$/, "$1");
+  return `$${tex}$`;
+}
+
+/** Options of {@linkcode costTable} and {@linkcode rooflineTable}. */
 export interface CostTableOptions {
   /** Shown above the table. */
   caption?: string;
-  /** Add attainable FLOP/s, bound and time columns for each roof. */
-  roofs?: readonly Roof[];
-  /** Plain-text computation instead of LaTeX (for terminals). */
-  plain?: boolean;
   /** Leave out the non-matmul rows. */
   matmulsOnly?: boolean;
 }
 
 /**
- * Every operation with M, N, K, FLOPs, bytes and intensity of one product, the number of
- * products per layer, and, per roof, the bound, attainable TFLOP/s and time of all of them.
+ * The cost of each operation, narrow enough to print: M, N, K, FLOPs and bytes of one product
+ * (one head and sequence for attention) and how many such products one layer computes.
  * @example
  * ```ts
  * import { modelConfig, prefillOps } from "../intensity/mod.ts";
- * costTable(prefillOps(modelConfig()), {
+ * costTable(prefillOps(modelConfig()), { matmulsOnly: true });
+ * ```
+ */
+export function costTable(ops: readonly LayerOp[], options: CostTableOptions = {}): Displayable {
+  const m = (op: LayerOp) => op.matmul!;
+  const num = (f: (op: LayerOp) => string) => (op: LayerOp) => op.matmul ? f(op) : "-";
+  const rows = options.matmulsOnly ? ops.filter((op) => op.matmul) : ops;
+  return table<LayerOp>(
+    [
+      { key: (op) => String(op.step), header: "No.", align: "right" },
+      { key: shortComputation, header: "Computation" },
+      { key: num((op) => formatNumber(m(op).m)), header: "$M$", align: "right" },
+      { key: num((op) => formatNumber(m(op).n)), header: "$N$", align: "right" },
+      { key: num((op) => formatNumber(m(op).k)), header: "$K$", align: "right" },
+      { key: num((op) => countLatex(m(op).flops)), header: "FLOPs", align: "right" },
+      { key: num((op) => countLatex(m(op).bytes)), header: "Bytes", align: "right" },
+      { key: num((op) => String(m(op).products)), header: "Products", align: "right" },
+    ],
+    rows,
+    { caption: options.caption },
+  );
+}
+
+/**
+ * The roofline of each matmul, all heads and sequences together: its intensity and, per roof,
+ * the bound, attainable TFLOP/s = min(P, I·W) and time = max(FLOPs/P, bytes/W).
+ * @example
+ * ```ts
+ * import { decodeOps, modelConfig } from "../intensity/mod.ts";
+ * rooflineTable(decodeOps(modelConfig()), [
+ *   { name: "V100", peakFlopsPerS: 125e12, bandwidthBytesPerS: 900e9 },
+ * ]);
+ * ```
+ */
+export function rooflineTable(
+  ops: readonly LayerOp[],
+  roofs: readonly Roof[],
+  options: Omit<CostTableOptions, "matmulsOnly"> = {},
+): Displayable {
+  const columns: Column<LayerOp>[] = [
+    { key: (op) => String(op.step), header: "No.", align: "right" },
+    { key: shortComputation, header: "Computation" },
+    {
+      key: (op) => formatIntensity(fractionToNumber(op.matmul!.all.intensity)),
+      header: "Intensity (all heads)",
+      align: "right",
+    },
+  ];
+  for (const roof of roofs) {
+    columns.push({
+      key: (op) => {
+        const e = opEstimate(op, roof);
+        return `${e.bound}, ${(e.attainableFlopsPerS / 1e12).toFixed(2)} TFLOP/s, ` +
+          formatSeconds(e.seconds);
+      },
+      header: `${roof.name} (ridge ${ridgeIntensity(roof).toFixed(1)})`,
+    });
+  }
+  return table(columns, ops.filter((op) => op.matmul), { caption: options.caption });
+}
+
+/**
+ * Seconds in the unit that suits them: `37.3 µs`, `1.10 ms`, `2.50 s`.
+ * @example
+ * ```ts
+ * formatSeconds(3.73e-5); // "37.3 µs"
+ * ```
+ */
+export function formatSeconds(seconds: number): string {
+  if (seconds < 1e-3) return `${(seconds * 1e6).toPrecision(3)} µs`;
+  if (seconds < 1) return `${(seconds * 1e3).toPrecision(3)} ms`;
+  return `${seconds.toPrecision(3)} s`;
+}
+
+/** Options of {@linkcode terminalTable}. */
+export interface TerminalTableOptions {
+  /** Shown above the table. */
+  caption?: string;
+  /** Add bound, attainable TFLOP/s and time columns for each roof. */
+  roofs?: readonly Roof[];
+}
+
+/**
+ * Everything about every operation in one wide plain-text table for a terminal: M, N, K, exact
+ * FLOPs and bytes, exact and decimal intensity, products per layer, the all-heads intensity
+ * and, per roof, bound, attainable TFLOP/s and time in µs.
+ * @example
+ * ```ts
+ * import { modelConfig, prefillOps } from "../intensity/mod.ts";
+ * terminalTable(prefillOps(modelConfig()), {
  *   roofs: [{ name: "V100", peakFlopsPerS: 125e12, bandwidthBytesPerS: 900e9 }],
  * });
  * ```
  */
-export function costTable(ops: readonly LayerOp[], options: CostTableOptions = {}): Displayable {
+export function terminalTable(
+  ops: readonly LayerOp[],
+  options: TerminalTableOptions = {},
+): Displayable {
   const num = (f: (op: LayerOp) => number | bigint) => (op: LayerOp) =>
     op.matmul ? formatNumber(Number(f(op))) : "-";
   const columns: Column<LayerOp>[] = [
     { key: (op) => String(op.step), header: "No.", align: "right" },
-    {
-      key: (op) => options.plain ? op.label : `$${op.computation}$`,
-      header: "Computation",
-    },
+    { key: (op) => op.label, header: "Computation" },
     { key: num((op) => op.matmul!.m), header: "M", align: "right" },
     { key: num((op) => op.matmul!.n), header: "N", align: "right" },
     { key: num((op) => op.matmul!.k), header: "K", align: "right" },
@@ -170,8 +285,7 @@ export function costTable(ops: readonly LayerOp[], options: CostTableOptions = {
       },
     );
   }
-  const rows = options.matmulsOnly ? ops.filter((op) => op.matmul) : ops;
-  return table(columns, rows, { caption: options.caption });
+  return table(columns, ops, { caption: options.caption });
 }
 
 /**
@@ -290,7 +404,7 @@ export function distinctDerivations(ops: readonly LayerOp[], config: ModelConfig
   }
   const parts = [...groups.values()].map((group) =>
     `**Step${group.length > 1 ? "s" : ""} ${group.map((op) => op.step).join(", ")}** ` +
-    `($${group[0].computation.replace(/, i = 1.*$/, "")}$)\n\n${derivationLatex(group[0], config)}`
+    `(${shortComputation(group[0])})\n\n${derivationLatex(group[0], config)}`
   );
   return markdown(parts.join("\n\n"));
 }
@@ -310,30 +424,14 @@ export function allHeadsTable(ops: readonly LayerOp[], caption?: string): Displa
   return table<LayerOp>(
     [
       { key: (op) => String(op.step), header: "No.", align: "right" },
-      { key: (op) => `$${op.computation.replace(/, i = 1.*$/, "")}$`, header: "Computation" },
-      {
-        key: (op) => formatNumber(Number(m(op).flops)),
-        header: "FLOPs (one head)",
-        align: "right",
-      },
-      {
-        key: (op) => formatNumber(Number(m(op).bytes)),
-        header: "Bytes (one head)",
-        align: "right",
-      },
-      { key: (op) => `$${intensityLatex(m(op).intensity)}$`, header: "Intensity (one head)" },
+      { key: shortComputation, header: "Computation" },
+      { key: (op) => countLatex(m(op).flops), header: "FLOPs, one head", align: "right" },
+      { key: (op) => countLatex(m(op).bytes), header: "Bytes, one head", align: "right" },
+      { key: (op) => `$${intensityLatex(m(op).intensity)}$`, header: "Intensity, one head" },
       { key: (op) => String(m(op).products), header: "Products", align: "right" },
-      {
-        key: (op) => formatNumber(Number(m(op).all.flops)),
-        header: "FLOPs (all heads)",
-        align: "right",
-      },
-      {
-        key: (op) => formatNumber(Number(m(op).all.bytes)),
-        header: "Bytes (all heads)",
-        align: "right",
-      },
-      { key: (op) => `$${intensityLatex(m(op).all.intensity)}$`, header: "Intensity (all heads)" },
+      { key: (op) => countLatex(m(op).all.flops), header: "FLOPs, all", align: "right" },
+      { key: (op) => countLatex(m(op).all.bytes), header: "Bytes, all", align: "right" },
+      { key: (op) => `$${intensityLatex(m(op).all.intensity)}$`, header: "Intensity, all" },
     ],
     rows,
     { caption },
@@ -415,42 +513,35 @@ export function modelTable(
   caption?: string,
 ): Displayable {
   const scores = (c: ModelConfig) => decodeOps(c).find((op) => op.matmul?.perHead)!.matmul!;
-  const ms = (ops: readonly LayerOp[]) => (layerTime(ops, roof).seconds * 1e3).toFixed(3);
+  const time = (ops: readonly LayerOp[]) => formatSeconds(layerTime(ops, roof).seconds);
+  const kib = (n: bigint) => `${formatNumber(Number(n) / 1024, 0)} KiB`;
   return table<ModelConfig>(
     [
-      { key: (c) => c.preset ?? "custom", header: "Model" },
       {
-        key: (c) => `${c.seqLen} / ${c.dModel} / ${c.heads} / ${c.kvHeads} / ${c.ffn}`,
-        header: "$L$ / $D$ / $n_H$ / $n_{KV}$ / $F$",
+        key: (c) =>
+          `${c.preset ?? "custom"} (${c.ffnKind}, ${c.layers} layer${c.layers === 1 ? "" : "s"})`,
+        header: "Model",
       },
       {
-        key: (c) => `${c.ffnKind}, ${c.layers} layer${c.layers === 1 ? "" : "s"}`,
-        header: "FFN, depth",
+        key: (c) => `${c.seqLen}, ${c.dModel}, ${c.heads}/${c.kvHeads}, ${c.ffn}`,
+        header: "$L$, $D$, $n_H/n_{KV}$, $F$",
       },
-      {
-        key: (c) => `${formatNumber(Number(kvCacheBytes(c, 1)) / 1024, 0)} KiB`,
-        header: "KV cache per token",
-        align: "right",
-      },
+      { key: (c) => kib(kvCacheBytes(c, 1)), header: "KV cache per token", align: "right" },
       {
         key: (c) => `${formatNumber(Number(kvCacheBytes(c)) / 2 ** 20, 0)} MiB`,
         header: "KV cache at $L$",
         align: "right",
       },
       {
-        key: (c) => formatIntensity(fractionToNumber(scores(c).intensity)),
-        header: "Decode $Q_iK_i^T$ (one head)",
-        align: "right",
+        key: (c) =>
+          `${formatIntensity(fractionToNumber(scores(c).intensity))} → ` +
+          formatIntensity(fractionToNumber(scores(c).all.intensity)),
+        header: "Decode $Q_iK_i^T$: one head → all",
       },
-      {
-        key: (c) => formatIntensity(fractionToNumber(scores(c).all.intensity)),
-        header: "Decode $Q_iK_i^T$ (all heads)",
-        align: "right",
-      },
-      { key: (c) => ms(prefillOps(c)), header: `Prefill ms/layer (${roof.id ?? roof.name})` },
-      { key: (c) => ms(decodeOps(c)), header: `Decode ms/layer (${roof.id ?? roof.name})` },
+      { key: (c) => time(prefillOps(c)), header: "Prefill / layer", align: "right" },
+      { key: (c) => time(decodeOps(c)), header: "Decode / layer", align: "right" },
     ],
     configs,
-    { caption },
+    { caption: caption ?? `Estimated matmul time per layer on ${roof.name}` },
   );
 }
