@@ -169,6 +169,7 @@ export async function executeNotebook(
     await kernel.close();
   }
   nb.metadata.kernelspec ??= { name: "deno", display_name: "Deno", language: "typescript" };
+  if (nb.nbformat_minor >= 5) addMissingCellIds(nb);
   await options.beforeWrite?.(nb);
   await writeNotebook(options.outPath ?? path, nb);
   return nb;
@@ -321,4 +322,16 @@ export class CellCollector {
 function firstLineOf(code: string): string {
   const line = code.split("\n").find((l) => l.trim() !== "")?.trim() ?? "";
   return line.length > 60 ? `${line.slice(0, 57)}...` : line;
+}
+
+/** nbformat 4.5 requires cell ids; give missing ones stable, unique ids from their position. */
+function addMissingCellIds(nb: Notebook): void {
+  const taken = new Set(nb.cells.map((c) => c.id).filter((id) => id !== undefined));
+  nb.cells.forEach((c, i) => {
+    if (c.id !== undefined) return;
+    let id = `cell-${i}`;
+    for (let k = 1; taken.has(id); k++) id = `cell-${i}-${k}`;
+    taken.add(id);
+    c.id = id;
+  });
 }
