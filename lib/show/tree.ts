@@ -19,8 +19,10 @@
  * @module
  */
 import type { Hypothesis } from "../decoding/beam_hypotheses.ts";
+import type { EnumeratedSequence } from "../decoding/exhaustive.ts";
+import type { Miss, SearchComparison } from "../tree/question2.ts";
 import type { CandidateStatus, Trace } from "../decoding/trace.ts";
-import { type Displayable, formatNumber, plot, type PlotlyFigure, table } from "./mod.ts";
+import { type Displayable, formatNumber, markdown, plot, type PlotlyFigure, table } from "./mod.ts";
 
 /** A node of the search space, e.g. from `TreeModel.nodes()`. */
 export interface SpaceNode {
@@ -440,6 +442,106 @@ export function sequencesTable(
       score: s.score,
     })),
     { caption: options.caption, digits: 4 },
+  );
+}
+
+/**
+ * Greedy, beam search at each width and exhaustive search side by side.
+ * @example
+ * ```ts
+ * import { compareSearches } from "../tree/question2.ts";
+ * import { loadTreeFile } from "../tree/load.ts";
+ * comparisonTable(await compareSearches(await loadTreeFile(), [1, 2, 3]));
+ * ```
+ */
+export function comparisonTable(
+  comparison: SearchComparison,
+  options: { caption?: string } = {},
+): Displayable {
+  const p = (x: number) => x.toFixed(4);
+  return table(
+    [
+      { key: "method", header: "search" },
+      { key: "returned", header: "returned sequences (probability)" },
+      { key: "best", header: "best" },
+      { key: "optimum", header: "most probable?" },
+      { key: "scored", header: "$P(\\text{token}\\mid\\text{prefix})$ evaluated" },
+    ],
+    comparison.rows.map((r) => ({
+      method: r.method,
+      returned: r.sequences.map((s) => `${s.text} (${p(s.probability)})`).join(", ") +
+        (r.width === null ? ", …" : ""),
+      best: `${r.best.text} (${p(r.best.probability)})`,
+      optimum: r.isOptimum ? "yes" : "**no**",
+      scored: r.candidatesScored,
+    })),
+    { caption: options.caption },
+  );
+}
+
+/**
+ * Every complete sequence ranked by probability, with the ones a search returned marked.
+ * @example
+ * ```ts
+ * import { exhaustiveSearch } from "../decoding/exhaustive.ts";
+ * import { loadTreeFile } from "../tree/load.ts";
+ * const tree = await loadTreeFile();
+ * const all = await exhaustiveSearch(tree, [], { maxNewTokens: 3 });
+ * enumerationTable(all, (t) => tree.tokenText(t), { marked: new Map([["bca", "beam #1"]]) });
+ * ```
+ */
+export function enumerationTable(
+  all: readonly EnumeratedSequence[],
+  tokenText: (id: number) => string,
+  options: {
+    caption?: string;
+    marked?: ReadonlyMap<string, string>;
+    probabilityOf?: (tokens: number[]) => number;
+  } = {},
+): Displayable {
+  const rows = all.map((s, i) => {
+    const text = s.tokens.map(tokenText).join("");
+    return {
+      rank: i + 1,
+      text,
+      probability: options.probabilityOf?.(s.tokens) ?? s.probability,
+      mark: options.marked?.get(text) ?? "",
+    };
+  });
+  return table(
+    [
+      { key: "rank", header: "rank" },
+      { key: "text", header: "sequence" },
+      { key: "probability", header: "probability" },
+      { key: "mark", header: "returned by" },
+    ],
+    rows,
+    { caption: options.caption },
+  );
+}
+
+/**
+ * One sentence on where a beam search lost a sequence (or that it kept it).
+ * @example
+ * ```ts
+ * missNote(null, (t) => "abc"[t], "aba", 2); // "Beam search with width 2 keeps aba …"
+ * ```
+ */
+export function missNote(
+  miss: Miss | null,
+  tokenText: (id: number) => string,
+  target: string,
+  width: number,
+): Displayable {
+  const p = (x: number) => x.toFixed(4);
+  if (miss === null) {
+    return markdown(`Beam search with width ${width} keeps **${target}** in the beam to the end.`);
+  }
+  const prefix = miss.prefix.map(tokenText).join("");
+  return markdown(
+    `Beam search with width ${width} loses **${target}** at step ${miss.step}: its prefix ` +
+      `**${prefix}** has probability ${p(miss.probability)}, below the weakest kept beam ` +
+      `(${p(miss.weakestKept)}), so nothing below it is ever scored.`,
   );
 }
 

@@ -27,6 +27,9 @@
  */
 import type { DecodeState, LanguageModel } from "../decoding/language_model.ts";
 
+/** The homework's tree, shipped with the workspace. */
+export const HOMEWORK_TREE: string = new URL("../../data/q2-tree.json", import.meta.url).pathname;
+
 /** How far the children of a node may sum from 1. */
 export const SUM_TOLERANCE = 1e-6;
 
@@ -228,6 +231,17 @@ export class TreeModel implements LanguageModel {
       dispose: () => {},
     };
   }
+}
+
+/**
+ * Reads and validates a tree file (default: the homework's).
+ * @example
+ * ```ts
+ * (await loadTreeFile()).vocab; // ["a", "b", "c"]
+ * ```
+ */
+export async function loadTreeFile(path: string = HOMEWORK_TREE): Promise<TreeModel> {
+  return loadTree(await Deno.readTextFile(path));
 }
 
 /**
