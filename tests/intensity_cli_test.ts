@@ -112,6 +112,10 @@ Deno.test("human-readable output names phases, steps and the roofline", async ()
   // OPT-350m prefill Q: LD/(2L + D) = 2048·1024/5120 = 409.6.
   assertStringIncludes(r.stdout, "2048/5");
   assertStringIncludes(r.stdout, "409.60");
+  // KV cache: 2 (K, V) · 24 layers · 1024 (n_KV·H) · 2 bytes per token, times L = 2048.
+  assertStringIncludes(r.stdout, `${(2 * 24 * 1024 * 2).toLocaleString("en-US")} bytes per token`);
+  assertStringIncludes(r.stdout, `${(2 * 24 * 1024 * 2 * 2048).toLocaleString("en-US")} bytes at`);
+  assertStringIncludes(r.stdout, "NVIDIA A100 SXM 80GB, all 24 layer(s): prefill");
   const help = await run("--help");
   assertEquals(help.code, 0);
   assertStringIncludes(help.stdout, "--kv-heads");

@@ -21,8 +21,10 @@ import {
   hardwareRoof,
   headDim,
   intensityReport,
+  kvCacheBytes,
   type LayerOp,
   layerOps,
+  layerTime,
   loadHardware,
   MODEL_PRESETS,
   modelConfig,
@@ -32,8 +34,8 @@ import {
   reportToJson,
   type Roof,
 } from "../intensity/mod.ts";
-import { layerTimeTable, terminalTable } from "../show/intensity.ts";
-import { JUPYTER_DISPLAY } from "../show/mod.ts";
+import { formatSeconds, layerTimeTable, terminalTable } from "../show/intensity.ts";
+import { formatNumber, JUPYTER_DISPLAY } from "../show/mod.ts";
 
 const SIZE_FLAGS = {
   "seq-len": "seqLen",
@@ -224,7 +226,19 @@ export function runIntensity(argv: string[]): string {
   }
   if (roofs.length > 0) {
     out.push("", text(layerTimeTable(phases, roofs)));
+    for (const roof of roofs) {
+      const whole = Object.entries(phases).map(([phase, ops]) =>
+        `${phase} ${formatSeconds(layerTime(ops, roof).seconds * config.layers)}`
+      );
+      out.push(`${roof.name}, all ${config.layers} layer(s): ${whole.join(", ")}`);
+    }
   }
+  out.push(
+    "",
+    `KV cache: ${formatNumber(Number(kvCacheBytes(config, 1)))} bytes per token, ` +
+      `${formatNumber(Number(kvCacheBytes(config)))} bytes at L=${config.seqLen} ` +
+      `(all ${config.layers} layer(s), batch ${config.batch})`,
+  );
   return out.join("\n");
 }
 
