@@ -21,6 +21,7 @@ import {
   layerTotals,
   loadHardware,
   matmulCost,
+  measuredRoofs,
   modelConfig,
   opEstimate,
   prefillOps,
@@ -364,6 +365,13 @@ Deno.test("hardware: presets have sources; a measured file is added and checked"
     const withMeasured = loadHardware(undefined, measured);
     assertEquals(withMeasured.here.measured, true);
     assertEquals(hardwareRoof(withMeasured.here, "fp32").bandwidthBytesPerS, 20e9);
+    // Only fp32 was measured: the notebook's fp16 request falls back to it and says so.
+    const [roof] = measuredRoofs(withMeasured, "fp16");
+    assertEquals([roof.name, roof.peakFlopsPerS], ["this machine (measured, fp32)", 5e10]);
+    assertEquals(
+      measuredRoofs(loadHardware(undefined, new URL(`file://${dir}/no.json`)), "fp16"),
+      [],
+    );
     Deno.writeTextFileSync(
       measured,
       JSON.stringify({
