@@ -403,7 +403,7 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; }
 .input { position: relative; break-after: avoid; page-break-after: avoid; }
 .input .count { position: absolute; right: 4pt; top: 2pt;
   font: 7pt "DejaVu Sans Mono", monospace; color: #9aa5b1; }
-pre.code { background: #f5f7fa; border: 0.5pt solid #d8dee6; border-left: 2.5pt solid #7a9cc6;
+pre.code { break-inside: avoid; background: #f5f7fa; border: 0.5pt solid #d8dee6; border-left: 2.5pt solid #7a9cc6;
   padding: 4pt 6pt; border-radius: 2pt; }
 .outputs { margin: 3pt 0 0 0; }
 .output { margin: 3pt 0; }
