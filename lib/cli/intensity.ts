@@ -47,7 +47,13 @@ const SIZE_FLAGS = {
   "layers": "layers",
 } as const;
 
-/** A usage error: the message names the flag and what it allows. */
+/**
+ * A usage error: the message names the flag and what it allows.
+ * @example
+ * ```ts
+ * new UsageError('--phase must be one of prefill, decode, both, got "x"');
+ * ```
+ */
 export class UsageError extends Error {}
 
 function usage(): string {

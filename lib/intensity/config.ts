@@ -14,13 +14,25 @@
  * @module
  */
 
-/** Element types and their size in bytes. */
+/**
+ * Element types and their size in bytes.
+ * @example
+ * ```ts
+ * DTYPE_BYTES.int8; // 1
+ * ```
+ */
 export const DTYPE_BYTES = { fp32: 4, fp16: 2, bf16: 2, int8: 1 } as const;
 
 /** An element type: `fp32`, `fp16`, `bf16` or `int8`. */
 export type Dtype = keyof typeof DTYPE_BYTES;
 
-/** The feed-forward block's kinds. */
+/**
+ * The feed-forward block's kinds.
+ * @example
+ * ```ts
+ * FFN_KINDS.includes("gated"); // true
+ * ```
+ */
 export const FFN_KINDS = ["mlp", "gated"] as const;
 
 /**
@@ -61,7 +73,13 @@ export interface ModelPreset extends Omit<ModelConfig, "preset" | "batch" | "dty
   readonly source: string;
 }
 
-/** Model presets: the handout's shapes and real models' published configurations. */
+/**
+ * Model presets: the handout's shapes and real models' published configurations.
+ * @example
+ * ```ts
+ * MODEL_PRESETS["llama-3-8b"].kvHeads; // 8
+ * ```
+ */
 export const MODEL_PRESETS: Readonly<Record<string, ModelPreset>> = {
   handout: {
     name: "Homework 3 (one layer)",

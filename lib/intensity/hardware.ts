@@ -38,10 +38,22 @@ export interface Hardware {
   readonly measured: boolean;
 }
 
-/** The presets' data file. */
+/**
+ * The presets' data file.
+ * @example
+ * ```ts
+ * JSON.parse(Deno.readTextFileSync(HARDWARE_FILE)).v100.memoryGbPerS; // 900
+ * ```
+ */
 export const HARDWARE_FILE: URL = new URL("../../data/hardware.json", import.meta.url);
 
-/** Measurements of this machine (optional; written by the benchmark). */
+/**
+ * Measurements of this machine (optional; written by the benchmark).
+ * @example
+ * ```ts
+ * loadHardware(HARDWARE_FILE, MEASURED_HARDWARE_FILE);
+ * ```
+ */
 export const MEASURED_HARDWARE_FILE: URL = new URL(
   "../../data/hardware-measured.json",
   import.meta.url,

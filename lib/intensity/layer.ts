@@ -28,7 +28,13 @@ import { type MatmulCost, matmulCost } from "./matmul.ts";
 /** Prefill (the prompt in one pass) or decode (one token per step). */
 export type Phase = "prefill" | "decode";
 
-/** The phases, in order. */
+/**
+ * The phases, in order.
+ * @example
+ * ```ts
+ * PHASES; // ["prefill", "decode"]
+ * ```
+ */
 export const PHASES: readonly Phase[] = ["prefill", "decode"];
 
 /** What an operation is: a matrix multiplication or one of the handout's "-" rows. */

@@ -16,7 +16,13 @@ import { fractionToNumber } from "./fraction.ts";
 import { layerOps, type Phase } from "./layer.ts";
 import { boundOf, type Roof } from "./roofline.ts";
 
-/** The configuration sizes a sweep can vary. */
+/**
+ * The configuration sizes a sweep can vary.
+ * @example
+ * ```ts
+ * SWEEP_FIELDS.includes("batch"); // true
+ * ```
+ */
 export const SWEEP_FIELDS = ["seqLen", "batch", "dModel", "ffn"] as const;
 
 /** A size a sweep can vary. */
