@@ -6,11 +6,12 @@
  * @module
  */
 import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
-import { beamSearch, greedySearch } from "../lib/decoding/generate.ts";
+import { beamSample, beamSearch, greedySearch } from "../lib/decoding/generate.ts";
+import type { DecodeState } from "../lib/decoding/language_model.ts";
 import { exhaustiveSearch } from "../lib/decoding/exhaustive.ts";
 import { loadTree, parseTree, TreeError } from "../lib/tree/load.ts";
 import { compareSearches, whereMissed } from "../lib/tree/question2.ts";
-import { traceNodes } from "../lib/show/tree.ts";
+import { traceNodes, traceTreeFigure } from "../lib/show/tree.ts";
 
 interface RawNode {
   p: number;
@@ -288,4 +289,55 @@ Deno.test("compareSearches and whereMissed: greedy, widths 1–3 and the optimum
   assertAlmostEquals(miss.weakestKept, 0.3, 1e-6);
   // Width 1 loses "ab" too: at step 1 only b survives.
   assertEquals(whereMissed(c.traces.get(1)!, tree.encode("aba"))!.step, 1);
+});
+
+Deno.test("a 4096-token model's beam-sampling trace draws: one node per traced candidate", async () => {
+  const vocab = 4096;
+  const rowOf = (prefix: readonly number[]) => {
+    let h = 2166136261;
+    for (const t of prefix) h = Math.imul(h ^ t, 16777619) >>> 0;
+    const w = Array.from(
+      { length: vocab },
+      (_, i) => ((Math.imul(h ^ i, 2654435761) >>> 0) % 1000) + 1,
+    );
+    const z = w.reduce((s, x) => s + x, 0);
+    return Float32Array.from(w, (x) => Math.log(x / z));
+  };
+  const model = {
+    vocabSize: vocab,
+    eosTokenIds: [],
+    tokenText: (id: number) => `<t${id}>`,
+    start: (prompt: readonly number[], rows: number) =>
+      Promise.resolve(stateOf(Array(rows).fill([...prompt]))),
+  };
+  const stateOf = (prefixes: number[][]): DecodeState => ({
+    logProbs: prefixes.map(rowOf),
+    step: (parents, tokens) =>
+      Promise.resolve(stateOf(parents.map((p, i) => [...prefixes[p], tokens[i]]))),
+    dispose: () => {},
+  });
+  const out = await beamSample(model, [], {
+    maxNewTokens: 4,
+    numBeams: 3,
+    numReturnSequences: 3,
+    topK: 50,
+    seed: 2,
+    trace: { candidatesPerRow: 4 },
+  });
+  const trace = out.trace!;
+  const paths = new Set(
+    trace.steps.flatMap((s) =>
+      s.candidates.map((c) => [...s.rows[c.parent].tokens, c.token].join())
+    ),
+  );
+  const nodes = traceNodes(trace);
+  assertEquals(nodes.length, paths.size + 1);
+  const keys = new Set(nodes.map((n) => n.tokens.join()));
+  for (const n of nodes) {
+    if (n.tokens.length > 0) assert(keys.has(n.tokens.slice(0, -1).join()), "parent drawn");
+  }
+  assertEquals(nodes.filter((n) => n.role === "final").length, 3);
+  const figure = traceTreeFigure(trace, { tokenText: model.tokenText });
+  const labels = figure.data.flatMap((d) => (d.text as string[] | undefined) ?? []).join(" ");
+  assert(labels.includes("&lt;t"), "token text is escaped for Plotly");
 });
