@@ -189,7 +189,12 @@ const SIZE_NAMES = {
  * @throws {RangeError} naming the bad value and what is allowed.
  * @example
  * ```ts
- * validateConfig({ ...modelConfig(), heads: 3 }); // throws: dModel (D) = 4096 is not divisible…
+ * validateConfig(modelConfig({ preset: "opt-350m" })); // fine
+ * try {
+ *   validateConfig({ ...modelConfig(), heads: 3 });
+ * } catch (e) {
+ *   (e as RangeError).message; // "dModel (D) = 4096 is not divisible by heads (n_H) = 3; …"
+ * }
  * ```
  */
 export function validateConfig(config: ModelConfig): void {

@@ -8,7 +8,7 @@
  * import { modelConfig } from "./config.ts";
  * import { intensityReport, reportToJson } from "./report.ts";
  * const json = reportToJson(intensityReport(modelConfig(), ["decode"], []));
- * JSON.parse(json).phases.decode.ops[0].intensity.value; // 0.9995…
+ * JSON.parse(json).phases.decode.ops[0].matmul.intensity.value; // 0.9995…
  * ```
  * @module
  */
