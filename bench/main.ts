@@ -20,6 +20,7 @@
 import { webGpuAdapter } from "../lib/onnx/backend.ts";
 import { rooflineFigure } from "../lib/bench/figure.ts";
 import {
+  fmtRate,
   hardwareEntries,
   measureRoofline,
   type OrtBackend,
@@ -27,6 +28,11 @@ import {
   type RooflineResult,
 } from "../lib/bench/roofline.ts";
 import { machineInfo, readJsonObject, writeJsonAtomic } from "../lib/bench/results.ts";
+import { type DecodeResult, measureDecode } from "../lib/bench/decode.ts";
+import { type BeamsResult, measureBeams } from "../lib/bench/beams.ts";
+import type { ContenderId } from "../lib/bench/decode_worker.ts";
+import { type DecodeFloor, decodeFloor } from "../lib/bench/floor.ts";
+import { loadTokenizer } from "../lib/onnx/tokenizer.ts";
 
 /** The parts of the benchmark, in the order they run. */
 export const BENCH_PARTS = ["roofline", "decode", "beams"] as const;
@@ -173,6 +179,142 @@ async function runRoofline(flags: BenchFlags): Promise<RooflineResult> {
   });
 }
 
+/** A sentence from the Brown corpus (the model's training text), as the prompt. */
+const PROMPT = "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent " +
+  "primary election produced no evidence that any irregularities took place.";
+
+/** Ratio a decode comparison must reach (the workspace's target). */
+const DECODE_TARGET = 1.3;
+/** Most a beam width of 4 may cost per token, relative to greedy. */
+const BEAM4_TARGET = 2;
+
+interface ModelInfo {
+  promptIds: number[];
+  vocabSize: number;
+  newTokens: number;
+}
+
+async function modelInfo(flags: BenchFlags): Promise<ModelInfo> {
+  const config = await readJsonObject(`${flags.model}/config.json`);
+  if (!config) throw new Error(`no model at ${flags.model} (config.json missing)`);
+  const tokenizer = await loadTokenizer(flags.model);
+  const positions = Number(config.n_positions ?? config.max_position_embeddings ?? 1024);
+  const wanted = flags.newTokens ?? (flags.quick ? 8 : 64);
+  if (wanted + 1 > positions) {
+    throw new RangeError(`--tokens ${wanted} does not fit the model's ${positions} positions`);
+  }
+  // A short context window keeps the prompt's head so prompt + new tokens fit.
+  const promptIds = tokenizer.encode(PROMPT).slice(0, positions - wanted);
+  const newTokens = wanted;
+  return { promptIds, vocabSize: Number(config.vocab_size), newTokens };
+}
+
+const pct = (ratio: number) => `${((ratio - 1) * 100).toFixed(0)}%`;
+
+async function runDecode(flags: BenchFlags, info: ModelInfo): Promise<DecodeResult> {
+  console.log(
+    `\n== decode: greedy, ${info.promptIds.length}-token prompt, ${info.newTokens} new ` +
+      `tokens, ${flags.reps} reps, contenders alternating ==`,
+  );
+  const contenders: ContenderId[] = [
+    "ours-wasm",
+    "transformers.js-node",
+    "transformers.js-node-1thread",
+    "transformers.js-web-wasm",
+    ...((await webGpuAdapter()) ? ["ours-webgpu" as const] : []),
+  ];
+  const r = await measureDecode({
+    model: flags.model,
+    contenders,
+    promptIds: info.promptIds,
+    newTokens: info.newTokens,
+    reps: flags.reps,
+    vocabSize: info.vocabSize,
+    log: (line) => console.log(`  ${line}`),
+  });
+  console.log("  this machine's absolute figures (median, IQR):");
+  for (const c of r.contenders) {
+    console.log(
+      `    ${c.id.padEnd(29)} decode ${fmtRate(c.decodeTokensPerS, "tokens/s")}; ` +
+        `prefill ${fmtRate(c.prefillTokensPerS, "tokens/s")}; ${c.modelCalls} model calls`,
+    );
+  }
+  console.log("  ratios (decode tokens/s, ours ÷ theirs, same run):");
+  for (const k of r.comparisons) {
+    const verdict = k.ratio >= DECODE_TARGET
+      ? "target met"
+      : `target ${DECODE_TARGET}x missed by ${((1 - k.ratio / DECODE_TARGET) * 100).toFixed(0)}%`;
+    console.log(
+      `    ${k.ours} vs ${k.theirs}: ${k.ratio.toFixed(2)}x (per-rep IQR ` +
+        `${k.perRep.q1.toFixed(2)}–${k.perRep.q3.toFixed(2)}), prefill ` +
+        `${k.prefillRatio.toFixed(2)}x, tokens ${k.identicalTokens ? "identical" : "DIFFER"}` +
+        `${k.ours === "ours-wasm" ? ` [${verdict}]` : ""} — ${k.what}`,
+    );
+  }
+  console.log(
+    `  tokens identical across all contenders and repetitions: ${r.identicalTokens ? "yes" : "NO"}`,
+  );
+  const gpu = r.contenders.find((c) => c.gpuPerToken)?.gpuPerToken;
+  if (gpu) {
+    console.log(
+      `  WebGPU transfers per decode token: read back ${gpu.readbackBytes} B in ` +
+        `${gpu.readbacks} reads (logits = ${gpu.logitsBytes} B; beyond logits: ` +
+        `${gpu.kvReadbackBytesPerToken} B ${
+          gpu.kvReadbackBytesPerToken === 0 ? "[no KV-cache readback: target met]" : "[MISSED]"
+        }); uploaded ${gpu.uploadBytes.toFixed(0)} B in ${gpu.uploads.toFixed(0)} writes`,
+    );
+  }
+  return r;
+}
+
+async function runBeams(flags: BenchFlags, info: ModelInfo): Promise<BeamsResult[]> {
+  const results: BeamsResult[] = [];
+  const contenders: ContenderId[] = [
+    "ours-wasm",
+    ...((await webGpuAdapter()) ? ["ours-webgpu" as const] : []),
+  ];
+  for (const contender of contenders) {
+    console.log(
+      `\n== beams: widths 1, 2, 4, 8 vs greedy on ${contender}, ${info.newTokens} new ` +
+        `tokens, ${flags.reps} reps ==`,
+    );
+    const r = await measureBeams({
+      model: flags.model,
+      contender,
+      widths: [1, 2, 4, 8],
+      promptIds: info.promptIds,
+      newTokens: info.newTokens,
+      reps: flags.reps,
+      log: (line) => console.log(`  ${line}`),
+    });
+    for (const w of r.widths) {
+      const rel = w.relativeToGreedy;
+      const target = w.width === 4
+        ? rel.median <= BEAM4_TARGET
+          ? " [target ≤ 2x met]"
+          : ` [target ≤ 2x missed by ${pct(rel.median / BEAM4_TARGET)}]`
+        : "";
+      console.log(
+        `  width ${w.width}: ${rel.median.toFixed(2)}x greedy per token (IQR ` +
+          `${rel.q1.toFixed(2)}–${rel.q3.toFixed(2)}); this machine: ` +
+          `${w.msPerToken.median.toFixed(2)} ms/token; ${w.callsPerStep} model call(s) per ` +
+          `step with ${w.rowsPerCall.join("/")} rows${target}`,
+      );
+    }
+    results.push(r);
+  }
+  return results;
+}
+
+function printFloor(f: DecodeFloor): void {
+  console.log(
+    `  floor: ${(f.weightBytes / 1e6).toFixed(1)} MB of weights ÷ ${f.gbPerS.toFixed(1)} GB/s ` +
+      `(${f.bandwidthSource}) = ${f.floorMsPerToken.toFixed(3)} ms per token at least; ` +
+      `ours-wasm decodes at ${f.measuredMsPerToken.toFixed(3)} ms per token, ` +
+      `${f.timesAboveFloor.toFixed(1)}x the floor`,
+  );
+}
+
 async function main(args: string[]): Promise<void> {
   const flags = parseBenchFlags(args);
   if (flags.help) {
@@ -200,6 +342,19 @@ async function main(args: string[]): Promise<void> {
       );
       console.log(`  wrote ${flags.hardwarePath}`);
     }
+  }
+  const needsModel = flags.parts.includes("decode") || flags.parts.includes("beams");
+  const info = needsModel ? await modelInfo(flags) : undefined;
+  if (info && flags.parts.includes("decode")) {
+    const decode = await runDecode(flags, info);
+    const roofline = parts.roofline as RooflineResult | undefined;
+    const floor = roofline ? await decodeFloor(flags.model, decode, roofline) : undefined;
+    if (floor) printFloor(floor);
+    else console.log("  floor: no roofline measured yet (run --only roofline first)");
+    parts.decode = { quick: flags.quick, ...decode, floor: floor ?? null };
+  }
+  if (info && flags.parts.includes("beams")) {
+    parts.beams = { quick: flags.quick, runs: await runBeams(flags, info) };
   }
   await writeJsonAtomic(resultsPath, { schema: 1, machine, parts });
   console.log(`\nwrote ${resultsPath}`);

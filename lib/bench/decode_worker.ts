@@ -57,9 +57,15 @@ export interface RunReply {
   tokens: number[];
   /** Wall time of the generation call, milliseconds. */
   ms: number;
+  /**
+   * Milliseconds from the call to the moment each new token was chosen (the library's own
+   * per-token callback: `onStep` here, a streamer for transformers.js); entry 0 ends the
+   * prefill, entries 1… are decode steps.
+   */
+  tokenMs: number[];
   /** Every session run of the generation, in order. */
   calls: ModelCall[];
-  /** WebGPU transfers during the generation (WebGPU contenders only). */
+  /** WebGPU transfers during the decode steps, after the first token (WebGPU only). */
   gpuTraffic?: GpuTrafficCounts;
 }
 
@@ -71,7 +77,13 @@ export type WorkerReply =
 
 interface Runner {
   description: string;
-  run(promptIds: number[], newTokens: number, numBeams: number): Promise<number[]>;
+  /** Generates; calls `onToken` once per new token, as soon as it is chosen. */
+  run(
+    promptIds: number[],
+    newTokens: number,
+    numBeams: number,
+    onToken: () => void,
+  ): Promise<number[]>;
 }
 
 /** Wraps a session's `run` so every call's batch shape is recorded. */
@@ -99,11 +111,12 @@ async function loadOurs(
   return {
     description: `this workspace (OnnxCausalLM + lib/decoding) on onnxruntime-web ` +
       `${lm.backend}, 1 thread`,
-    run: async (promptIds, newTokens, numBeams) => {
+    run: async (promptIds, newTokens, numBeams, onToken) => {
       const out = await generate(lm, promptIds, {
         maxNewTokens: newTokens,
         numBeams,
         eosTokenIds: [],
+        onStep: onToken,
       });
       return out.sequences[0].tokens;
     },
@@ -160,8 +173,14 @@ async function loadTransformersJs(
   }
   return {
     description,
-    run: async (promptIds, newTokens, numBeams) => {
+    run: async (promptIds, newTokens, numBeams, onToken) => {
       const n = promptIds.length;
+      // transformers.js calls put() with the prompt first, then once per chosen token.
+      let prompted = false;
+      const streamer = {
+        put: () => prompted ? onToken() : (prompted = true, undefined),
+        end: () => {},
+      };
       const out = await lm.generate({
         input_ids: new tjs.Tensor("int64", BigInt64Array.from(promptIds, BigInt), [1, n]),
         attention_mask: new tjs.Tensor("int64", new BigInt64Array(n).fill(1n), [1, n]),
@@ -169,6 +188,7 @@ async function loadTransformersJs(
         do_sample: false,
         num_beams: numBeams,
         eos_token_id: [],
+        streamer,
       } as Record<string, unknown>) as { tolist(): bigint[][] };
       return out.tolist()[0].map(Number).slice(n);
     },
@@ -210,17 +230,27 @@ async function serve(): Promise<void> {
         }
         if (!runner) throw new Error("run before load");
         const traffic = webgpu ? gpuTraffic() : undefined;
-        const before = traffic?.snapshot();
+        let afterFirst: GpuTrafficCounts | undefined;
+        const tokenMs: number[] = [];
         calls.length = 0;
         const t0 = performance.now();
-        const tokens = await runner.run(request.promptIds, request.newTokens, request.numBeams);
+        const tokens = await runner.run(
+          request.promptIds,
+          request.newTokens,
+          request.numBeams,
+          () => {
+            tokenMs.push(performance.now() - t0);
+            if (tokenMs.length === 1) afterFirst = traffic?.snapshot();
+          },
+        );
         const ms = performance.now() - t0;
         reply({
           kind: "ran",
           tokens,
           ms,
+          tokenMs,
           calls: [...calls],
-          ...(traffic && before ? { gpuTraffic: traffic.since(before) } : {}),
+          ...(traffic && afterFirst ? { gpuTraffic: traffic.since(afterFirst) } : {}),
         });
       } catch (e) {
         reply({

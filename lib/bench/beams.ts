@@ -1,0 +1,121 @@
+/**
+ * The cost of beams: this workspace's beam search at widths 1, 2, 4, 8 against greedy, the same
+ * number of new tokens, no sampling, widths alternating within each repetition. Cost per
+ * generated token is taken from the decode steps only, as in `decode.ts`:
+ * (t_N − t₁) / (N − 1) from the per-token stamps. Every session run is counted, so the output shows that a step is one
+ * batched call over all beams, not one call per beam.
+ *
+ * @example
+ * ```ts
+ * import { measureBeams } from "./beams.ts";
+ * const r = await measureBeams({
+ *   model: "data/models/brown-gpt2", contender: "ours-wasm", widths: [1, 4],
+ *   promptIds: [464, 318], newTokens: 16, reps: 3, log: console.log,
+ * });
+ * r.widths[1].relativeToGreedy.median;
+ * ```
+ * @module
+ */
+import { Contender } from "./contender.ts";
+import type { ContenderId, RunReply } from "./decode_worker.ts";
+import { decodeSeconds } from "./decode.ts";
+import { summarize, type Summary } from "./stats.ts";
+
+/** Figures for one beam width. */
+export interface BeamWidthCost {
+  /** Number of beams (1 = greedy). */
+  width: number;
+  /** Milliseconds per generated token in the decode steps. */
+  msPerToken: Summary;
+  /** msPerToken ÷ greedy's, per repetition (both measured in the same repetition). */
+  relativeToGreedy: Summary;
+  /** Milliseconds of the whole N-token generation (prefill included). */
+  generateMs: Summary;
+  /** Session runs per decode step: 1 when all beams go in one batch. */
+  callsPerStep: number;
+  /** Rows (beams) in each decode call. */
+  rowsPerCall: number[];
+}
+
+/** What the beams part measures. */
+export interface BeamsResult {
+  /** ISO time of the measurement. */
+  measuredAt: string;
+  /** The contender that ran. */
+  contender: ContenderId;
+  /** Its description. */
+  description: string;
+  /** New tokens per generation (N). */
+  newTokens: number;
+  /** Repetitions. */
+  reps: number;
+  /** Per width, greedy first. */
+  widths: BeamWidthCost[];
+}
+
+/**
+ * Times beam search at each width against greedy on one contender.
+ * @example
+ * ```ts
+ * // const r = await measureBeams({ model, contender: "ours-wasm", widths: [1, 2, 4, 8], ... });
+ * ```
+ */
+export async function measureBeams(options: {
+  model: string;
+  contender: ContenderId;
+  widths: readonly number[];
+  promptIds: number[];
+  newTokens: number;
+  reps: number;
+  log: (line: string) => void;
+}): Promise<BeamsResult> {
+  const { model, contender, promptIds, newTokens: n, reps, log } = options;
+  const widths = [1, ...options.widths.filter((w) => w !== 1)];
+  for (const w of widths) {
+    if (!Number.isInteger(w) || w < 1) {
+      throw new RangeError(`beam widths must be positive integers, got ${w}`);
+    }
+  }
+  if (!Number.isInteger(n) || n < 2) {
+    throw new RangeError(`beam timing needs at least 2 new tokens, got ${n}`);
+  }
+  const measuredAt = new Date().toISOString();
+  const c = await Contender.start(contender, model);
+  try {
+    log(`${contender}: ${c.description}`);
+    for (const w of widths) await c.run(promptIds, n, w);
+    const runs = new Map<number, RunReply[]>(widths.map((w) => [w, []]));
+    for (let r = 0; r < reps; r++) {
+      const order = widths.map((_, i) => widths[(i + r) % widths.length]);
+      for (const w of order) runs.get(w)!.push(await c.run(promptIds, n, w));
+    }
+    const msPerToken = (x: RunReply) => decodeSeconds(x) * 1000 / (n - 1);
+    const greedy = runs.get(1)!;
+    return {
+      measuredAt,
+      contender,
+      description: c.description,
+      newTokens: n,
+      reps,
+      widths: widths.map((w) => {
+        const rs = runs.get(w)!;
+        const last = rs[rs.length - 1];
+        if (last.tokens.length !== n) {
+          throw new Error(`width ${w} generated ${last.tokens.length} tokens instead of ${n}`);
+        }
+        // The first call is the prefill; every later one is a decode step.
+        const decodeCalls = last.calls.slice(1);
+        return {
+          width: w,
+          msPerToken: summarize(rs.map(msPerToken)),
+          relativeToGreedy: summarize(rs.map((x, i) => msPerToken(x) / msPerToken(greedy[i]))),
+          generateMs: summarize(rs.map((x) => x.ms)),
+          callsPerStep: decodeCalls.length / (n - 1),
+          rowsPerCall: [...new Set(decodeCalls.map((k) => k.rows))],
+        };
+      }),
+    };
+  } finally {
+    await c.close();
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * Generation speed, side by side: every contender (this workspace on WASM and WebGPU,
+ * transformers.js on onnxruntime-node and on onnxruntime-web) generates the same greedy tokens
+ * from the same prompt ids on the same ONNX model, contenders alternating within each
+ * repetition. Each library reports every chosen token through its own public callback (our
+ * `onStep`, a transformers.js streamer), stamped with the time since the call: the first stamp
+ * t₁ ends the prefill (and the first argmax), the last one t_N ends N − 1 decode steps, so
+ *
+ * - prefill tokens/s = prompt tokens / t₁
+ * - decode tokens/s = (N − 1) / (t_N − t₁)
+ *
+ * computed per repetition, then summarized. On WebGPU the bytes read back to the CPU during the
+ * decode steps are counted (`gpu_traffic.ts`) and compared with the logits' size.
+ *
+ * @example
+ * ```ts
+ * import { measureDecode } from "./decode.ts";
+ * const r = await measureDecode({
+ *   model: "data/models/brown-gpt2", contenders: ["ours-wasm", "transformers.js-node"],
+ *   promptIds: [464, 318, 257], newTokens: 16, reps: 3, log: console.log,
+ * });
+ * r.comparisons[0].ratio;
+ * ```
+ * @module
+ */
+import { Contender } from "./contender.ts";
+import type { ContenderId, RunReply } from "./decode_worker.ts";
+import { summarize, type Summary } from "./stats.ts";
+
+/** One contender's figures. */
+export interface ContenderDecode {
+  /** Which contender. */
+  id: ContenderId;
+  /** Library, runtime and backend, as the contender describes itself. */
+  description: string;
+  /** Prompt tokens per second of the prefill (prompt tokens / t₁). */
+  prefillTokensPerS: Summary;
+  /** Generated tokens per second of the decode steps ((N − 1) / (t_N − t₁)). */
+  decodeTokensPerS: Summary;
+  /** Milliseconds to the first token, t₁. */
+  prefillMs: Summary;
+  /** Milliseconds of the whole N-token call. */
+  generateMs: Summary;
+  /** The N generated tokens (from the last repetition). */
+  tokens: number[];
+  /** Whether every repetition produced the same tokens. */
+  stableTokens: boolean;
+  /** Session runs during the N-token generation: prefill + decode calls. */
+  modelCalls: number;
+  /**
+   * WebGPU only: bytes moved per decode token (traffic after t₁ ÷ (N − 1)), and
+   * `kvReadbackBytesPerToken` = readback beyond the logits (0 when the cache stays on the GPU).
+   */
+  gpuPerToken?: {
+    readbackBytes: number;
+    readbacks: number;
+    uploadBytes: number;
+    uploads: number;
+    logitsBytes: number;
+    kvReadbackBytesPerToken: number;
+  };
+}
+
+/** One ratio of decode speeds, ours over theirs. */
+export interface DecodeComparison {
+  /** The numerator contender (this workspace). */
+  ours: ContenderId;
+  /** The denominator contender. */
+  theirs: ContenderId;
+  /** What the comparison shows. */
+  what: string;
+  /** median decode tokens/s of `ours` ÷ median decode tokens/s of `theirs`. */
+  ratio: number;
+  /** Per-repetition ratios (both measured in the same repetition). */
+  perRep: Summary;
+  /** Same for prefill tokens/s. */
+  prefillRatio: number;
+  /** Whether both generated identical tokens. */
+  identicalTokens: boolean;
+}
+
+/** What the decode part measures. */
+export interface DecodeResult {
+  /** ISO time of the measurement. */
+  measuredAt: string;
+  /** Model folder. */
+  model: string;
+  /** Prompt token ids. */
+  promptIds: number[];
+  /** New tokens per generation (N). */
+  newTokens: number;
+  /** Repetitions. */
+  reps: number;
+  /** Per contender. */
+  contenders: ContenderDecode[];
+  /** Ours over theirs. */
+  comparisons: DecodeComparison[];
+  /** Whether all contenders generated the same tokens. */
+  identicalTokens: boolean;
+}
+
+/** The comparisons made when both sides ran, with what each shows. */
+export const DECODE_COMPARISONS: readonly {
+  ours: ContenderId;
+  theirs: ContenderId;
+  what: string;
+}[] = [
+  {
+    ours: "ours-wasm",
+    theirs: "transformers.js-node",
+    what: "against transformers.js's usual Deno path (native CPU runtime, all cores)",
+  },
+  {
+    ours: "ours-wasm",
+    theirs: "transformers.js-node-1thread",
+    what: "thread for thread against the native runtime",
+  },
+  {
+    ours: "ours-wasm",
+    theirs: "transformers.js-web-wasm",
+    what: "backend against backend: same onnxruntime-web build, same WASM EP, one thread",
+  },
+  {
+    ours: "ours-webgpu",
+    theirs: "transformers.js-node",
+    what: "WebGPU (lavapipe, a CPU rasterizer here) against the native CPU runtime",
+  },
+];
+
+/**
+ * Runs the decode comparison: starts every contender, warms each up once, then `reps`
+ * repetitions of an N-token generation per contender in rotating order.
+ * @example
+ * ```ts
+ * // const result = await measureDecode({ model, contenders, promptIds, newTokens: 64, reps: 5, log });
+ * ```
+ */
+export async function measureDecode(options: {
+  model: string;
+  contenders: readonly ContenderId[];
+  promptIds: number[];
+  newTokens: number;
+  reps: number;
+  vocabSize: number;
+  log: (line: string) => void;
+}): Promise<DecodeResult> {
+  const { model, promptIds, newTokens: n, reps, log } = options;
+  if (!Number.isInteger(n) || n < 2) {
+    throw new RangeError(`decode timing needs at least 2 new tokens, got ${n}`);
+  }
+  const measuredAt = new Date().toISOString();
+  const started: Contender[] = [];
+  try {
+    for (const id of options.contenders) {
+      const c = await Contender.start(id, model);
+      started.push(c);
+      log(`${id}: ${c.description}`);
+      await c.run(promptIds, n, 1);
+    }
+    const runs = new Map<ContenderId, RunReply[]>(started.map((c) => [c.id, []]));
+    for (let r = 0; r < reps; r++) {
+      const order = started.map((_, i) => started[(i + r) % started.length]);
+      for (const c of order) runs.get(c.id)!.push(await c.run(promptIds, n, 1));
+    }
+    const contenders = started.map((c) =>
+      summarizeContender(c, runs.get(c.id)!, promptIds.length, n, options.vocabSize)
+    );
+    const byId = new Map(contenders.map((c) => [c.id, c]));
+    const comparisons: DecodeComparison[] = [];
+    for (const { ours, theirs, what } of DECODE_COMPARISONS) {
+      const a = byId.get(ours), b = byId.get(theirs);
+      if (!a || !b) continue;
+      const ra = runs.get(ours)!, rb = runs.get(theirs)!;
+      comparisons.push({
+        ours,
+        theirs,
+        what,
+        ratio: a.decodeTokensPerS.median / b.decodeTokensPerS.median,
+        perRep: summarize(ra.map((x, i) => decodeSeconds(rb[i]) / decodeSeconds(x))),
+        prefillRatio: a.prefillTokensPerS.median / b.prefillTokensPerS.median,
+        identicalTokens: sameTokens(a.tokens, b.tokens),
+      });
+    }
+    const identicalTokens = contenders.every((c) =>
+      c.stableTokens && sameTokens(c.tokens, contenders[0].tokens)
+    );
+    return {
+      measuredAt,
+      model,
+      promptIds,
+      newTokens: n,
+      reps,
+      contenders,
+      comparisons,
+      identicalTokens,
+    };
+  } finally {
+    for (const c of started) await c.close();
+  }
+}
+
+/**
+ * Seconds of the N − 1 decode steps of one run: from the first token's stamp to the last's.
+ * @example
+ * ```ts
+ * decodeSeconds({ tokenMs: [30, 40, 50] } as RunReply); // 0.02
+ * ```
+ */
+export function decodeSeconds(run: Pick<RunReply, "tokenMs">): number {
+  const t = run.tokenMs;
+  if (t.length < 2) {
+    throw new RangeError(`decode timing needs 2 or more token stamps, got ${t.length}`);
+  }
+  return (t[t.length - 1] - t[0]) / 1000;
+}
+
+function summarizeContender(
+  c: Contender,
+  runs: RunReply[],
+  promptTokens: number,
+  n: number,
+  vocabSize: number,
+): ContenderDecode {
+  for (const run of runs) {
+    if (run.tokens.length !== n || run.tokenMs.length !== n) {
+      throw new Error(
+        `${c.id} generated ${run.tokens.length} tokens (${run.tokenMs.length} callbacks) ` +
+          `instead of ${n}`,
+      );
+    }
+  }
+  const last = runs[runs.length - 1];
+  const result: ContenderDecode = {
+    id: c.id,
+    description: c.description,
+    prefillTokensPerS: summarize(runs.map((r) => promptTokens / (r.tokenMs[0] / 1000))),
+    decodeTokensPerS: summarize(runs.map((r) => (n - 1) / decodeSeconds(r))),
+    prefillMs: summarize(runs.map((r) => r.tokenMs[0])),
+    generateMs: summarize(runs.map((r) => r.ms)),
+    tokens: last.tokens,
+    stableTokens: runs.every((r) => sameTokens(r.tokens, last.tokens)),
+    modelCalls: last.calls.length,
+  };
+  if (last.gpuTraffic) {
+    const t = last.gpuTraffic;
+    const steps = n - 1;
+    const logitsBytes = vocabSize * 4;
+    const readbackBytes = t.readbackBytes / steps;
+    result.gpuPerToken = {
+      readbackBytes,
+      readbacks: t.readbacks / steps,
+      uploadBytes: t.uploadBytes / steps,
+      uploads: t.uploads / steps,
+      logitsBytes,
+      kvReadbackBytesPerToken: Math.max(0, readbackBytes - logitsBytes),
+    };
+  }
+  return result;
+}
+
+function sameTokens(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((t, i) => t === b[i]);
+}

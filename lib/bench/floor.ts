@@ -1,0 +1,105 @@
+/**
+ * The decode floor: generating one token must read every weight the step touches once, plus
+ * the KV cache, so `bytes per token ÷ memory bandwidth` is the least time a token can take on
+ * a memory-bound machine. Compared with the measured decode time it says how far above the
+ * roofline's bound the decode loop runs.
+ *
+ * Bytes per token for a GPT-2 block stack, fp32, from `config.json`:
+ * - per layer 12·D² + 13·D parameters (QKV 3D², output D², MLP 8D², biases and norms 13D)
+ * - the LM head V·D (GPT-2 ties it to the token embedding; the embeddings' lookups read one row)
+ * - the final norm 2·D
+ * - the KV cache: 2 · layers · past · D values.
+ *
+ * @example
+ * ```ts
+ * import { gpt2DecodeBytes } from "./floor.ts";
+ * gpt2DecodeBytes({ n_layer: 1, n_embd: 2, vocab_size: 3 }, 0); // 4·(12·4 + 13·2 + 6 + 4)
+ * ```
+ * @module
+ */
+import type { DecodeResult } from "./decode.ts";
+import type { RooflineResult } from "./roofline.ts";
+
+/** The floor against the measured decode speed. */
+export interface DecodeFloor {
+  /** Weight bytes read per generated token. */
+  weightBytes: number;
+  /** KV-cache bytes read per token, at the mean past length of the timed steps. */
+  kvCacheBytes: number;
+  /** Bandwidth used, GB/s. */
+  gbPerS: number;
+  /** Which measurement the bandwidth is. */
+  bandwidthSource: string;
+  /** (weightBytes + kvCacheBytes) ÷ bandwidth, milliseconds. */
+  floorMsPerToken: number;
+  /** ours-wasm's median decode milliseconds per token. */
+  measuredMsPerToken: number;
+  /** measured ÷ floor. */
+  timesAboveFloor: number;
+}
+
+/** The GPT-2 fields of `config.json` the byte count needs. */
+export interface Gpt2Geometry {
+  n_layer: number;
+  n_embd: number;
+  vocab_size: number;
+}
+
+/**
+ * fp32 bytes one decode step reads: the weights it uses and a KV cache of `past` tokens.
+ * @example
+ * ```ts
+ * gpt2DecodeBytes({ n_layer: 2, n_embd: 64, vocab_size: 100 }, 10);
+ * ```
+ */
+export function gpt2DecodeBytes(config: Gpt2Geometry, past: number): number {
+  const { n_layer: layers, n_embd: d, vocab_size: v } = config;
+  for (const [name, x] of Object.entries({ n_layer: layers, n_embd: d, vocab_size: v })) {
+    if (!Number.isInteger(x) || x < 1) {
+      throw new RangeError(`config ${name} must be a positive integer, got ${x}`);
+    }
+  }
+  if (!Number.isInteger(past) || past < 0) {
+    throw new RangeError(`past must be a non-negative integer, got ${past}`);
+  }
+  const params = layers * (12 * d * d + 13 * d) + 2 * d + v * d;
+  return 4 * (params + 2 * layers * past * d);
+}
+
+/**
+ * The floor of the decode part's `ours-wasm` run, from the model's config and the best
+ * bandwidth measured on this machine (the runtime's Add chain or a plain JS copy).
+ * @example
+ * ```ts
+ * // const floor = await decodeFloor("data/models/brown-gpt2", decodeResult, rooflineResult);
+ * ```
+ */
+export async function decodeFloor(
+  modelFolder: string,
+  decode: DecodeResult,
+  roofline: RooflineResult,
+): Promise<DecodeFloor | undefined> {
+  const ours = decode.contenders.find((c) => c.id === "ours-wasm");
+  if (!ours) return undefined;
+  const config = JSON.parse(await Deno.readTextFile(`${modelFolder}/config.json`));
+  const meanPast = decode.promptIds.length + Math.floor(decode.newTokens / 2);
+  const weightBytes = gpt2DecodeBytes(config, 0);
+  const kvCacheBytes = gpt2DecodeBytes(config, meanPast) - weightBytes;
+  const wasm = roofline.backends.find((b) => b.backend === "wasm");
+  const candidates = [
+    { gbPerS: roofline.jsCopy.gbPerS.median, source: "plain JS copy" },
+    ...(wasm ? [{ gbPerS: wasm.bandwidth.gbPerS.median, source: "onnxruntime-web WASM Add" }] : []),
+  ];
+  const best = candidates.reduce((a, b) => (b.gbPerS > a.gbPerS ? b : a));
+  const floorMsPerToken = (weightBytes + kvCacheBytes) / (best.gbPerS * 1e9) * 1000;
+  const measuredMsPerToken = 1000 / ours.decodeTokensPerS.median;
+  return {
+    weightBytes,
+    kvCacheBytes,
+    gbPerS: best.gbPerS,
+    bandwidthSource: `${best.source}, measured ${roofline.measuredAt}`,
+    floorMsPerToken,
+    measuredMsPerToken,
+    timesAboveFloor: measuredMsPerToken / floorMsPerToken,
+  };
+}
