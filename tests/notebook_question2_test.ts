@@ -44,6 +44,12 @@ function checkAnswers(nb: Notebook, label: string): void {
   assertStringIncludes(md, "| 1 | [s] | a | 0.2000 | 0.2000 | 3 | pruned |");
   // The optimum a·b·a = 0.2·0.8·0.8 = 0.128 is missed at step 1 and found by width 3.
   assertStringIncludes(md, "| 1 | aba | 0.1280 |  |");
+  assertStringIncludes(md, "| 2 | bca | 0.1200 | beam search (2 beams) #1 |");
+  assertStringIncludes(md, "| 4 | cab | 0.0960 | beam search (2 beams) #2 |");
+  assertStringIncludes(
+    md,
+    "all 27 sequences, most probable first; their probabilities sum to 1.000000.",
+  );
   assertStringIncludes(md, "loses **aba** at step 1");
   assertStringIncludes(
     md,

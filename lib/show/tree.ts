@@ -479,35 +479,51 @@ export function comparisonTable(
   );
 }
 
+/** Options of {@linkcode enumerationTable}. */
+export interface EnumerationTableOptions {
+  /** Sequences a search returned, marked in the table as `returnedBy #rank`. */
+  returned?: readonly Hypothesis[];
+  /** Name of that search (default "beam search"). */
+  returnedBy?: string;
+  /** Exact probability of a sequence (e.g. `TreeModel.probabilityOf`); default exp(log P). */
+  probabilityOf?: (tokens: number[]) => number;
+  /** Text before the automatic caption. */
+  title?: string;
+}
+
 /**
- * Every complete sequence ranked by probability, with the ones a search returned marked.
+ * Every complete sequence ranked by probability (the caption gives their count and total
+ * probability), with the ones a search returned marked.
  * @example
  * ```ts
  * import { exhaustiveSearch } from "../decoding/exhaustive.ts";
+ * import { beamSearch } from "../decoding/generate.ts";
  * import { loadTreeFile } from "../tree/load.ts";
  * const tree = await loadTreeFile();
  * const all = await exhaustiveSearch(tree, [], { maxNewTokens: 3 });
- * enumerationTable(all, (t) => tree.tokenText(t), { marked: new Map([["bca", "beam #1"]]) });
+ * const beam = await beamSearch(tree, [], { maxNewTokens: 3, numBeams: 2, numReturnSequences: 2 });
+ * enumerationTable(all, (t) => tree.tokenText(t), { returned: beam.sequences });
  * ```
  */
 export function enumerationTable(
   all: readonly EnumeratedSequence[],
   tokenText: (id: number) => string,
-  options: {
-    caption?: string;
-    marked?: ReadonlyMap<string, string>;
-    probabilityOf?: (tokens: number[]) => number;
-  } = {},
+  options: EnumerationTableOptions = {},
 ): Displayable {
-  const rows = all.map((s, i) => {
-    const text = s.tokens.map(tokenText).join("");
-    return {
-      rank: i + 1,
-      text,
-      probability: options.probabilityOf?.(s.tokens) ?? s.probability,
-      mark: options.marked?.get(text) ?? "",
-    };
-  });
+  const key = (tokens: readonly number[]) => tokens.join();
+  const marks = new Map((options.returned ?? []).map((h, i) => [
+    key(h.tokens),
+    `${options.returnedBy ?? "beam search"} #${i + 1}`,
+  ]));
+  const probabilityOf = options.probabilityOf ??
+    ((t: number[]) => Math.exp(all.find((s) => key(s.tokens) === key(t))!.logProb));
+  const rows = all.map((s, i) => ({
+    rank: i + 1,
+    text: s.tokens.map(tokenText).join(""),
+    probability: probabilityOf(s.tokens),
+    mark: marks.get(key(s.tokens)) ?? "",
+  }));
+  const total = rows.reduce((sum, r) => sum + r.probability, 0);
   return table(
     [
       { key: "rank", header: "rank" },
@@ -516,7 +532,13 @@ export function enumerationTable(
       { key: "mark", header: "returned by" },
     ],
     rows,
-    { caption: options.caption },
+    {
+      caption: `${
+        options.title ?? "**Exhaustive search**"
+      }: all ${rows.length} sequences, most probable first; their probabilities sum to ${
+        total.toFixed(6)
+      }.`,
+    },
   );
 }
 
