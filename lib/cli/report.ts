@@ -138,9 +138,14 @@ class Progress {
   }
 
   #draw(): void {
-    const cols = Deno.consoleSize?.().columns ?? 100;
-    const text = `  ${this.#status} (${this.elapsedS().toFixed(1)} s)`;
-    this.#write(`\r\x1b[2K${text.slice(0, cols - 1)}`);
+    let cols = 100;
+    try {
+      cols = Deno.consoleSize().columns || cols;
+    } catch {
+      // No console size (a pipe on stdout): keep the default width.
+    }
+    const time = ` (${this.elapsedS().toFixed(1)} s)`;
+    this.#write(`\r\x1b[2K  ${this.#status.slice(0, Math.max(10, cols - time.length - 3))}${time}`);
   }
 
   #clear(): void {

@@ -38,9 +38,8 @@ export interface HtmlOptions {
   /** Page title (default: the first Markdown heading, else "Notebook"). */
   title?: string;
   /**
-   * SVG drawings of the Plotly outputs, in the order they appear in the notebook
-   * (see {@linkcode plotlyFigures}); a Plotly output without one shows its saved
-   * `image/svg+xml`, else a note.
+   * SVG drawings of the Plotly outputs that have no saved `image/svg+xml`, in document order
+   * (see {@linkcode plotlyBundles}); a Plotly output with neither shows a note.
    */
   plotlySvgs?: readonly string[];
 }
@@ -54,22 +53,21 @@ export interface HtmlResult {
 }
 
 /**
- * The Plotly figures of a notebook's outputs, in document order.
+ * The mime bundles of a notebook's printed Plotly outputs, in document order (outputs of cells
+ * tagged `remove-output` or `remove-cell` are not printed and not listed).
  * @example
  * ```ts
  * import { readNotebook } from "./nbformat.ts";
- * plotlyFigures(await readNotebook("notebooks/question1.ipynb")).length;
+ * plotlyBundles(await readNotebook("notebooks/question1.ipynb")).length;
  * ```
  */
-export function plotlyFigures(
-  nb: Notebook,
-): { data: unknown[]; layout?: Record<string, unknown> }[] {
+export function plotlyBundles(nb: Notebook): OutputData[] {
   return nb.cells.flatMap((c) =>
     c.cell_type === "code" && !hasTag(c, "remove-output") && !hasTag(c, "remove-cell")
       ? c.outputs.flatMap((o) =>
         (o.output_type === "display_data" || o.output_type === "execute_result") &&
           o.data[PLOTLY_MIME] !== undefined
-          ? [o.data[PLOTLY_MIME] as { data: unknown[]; layout?: Record<string, unknown> }]
+          ? [o.data]
           : []
       )
       : []
@@ -166,7 +164,7 @@ function renderBundle(
   const text = (m: string) => joinSource(data[m] as string | string[]);
   switch (mime) {
     case PLOTLY_MIME: {
-      const svg = svgs.shift() ?? (data["image/svg+xml"] ? text("image/svg+xml") : undefined);
+      const svg = data["image/svg+xml"] !== undefined ? text("image/svg+xml") : svgs.shift();
       if (svg) return figure(svg);
       warnings.push(`${where}: a Plotly figure has no drawing`);
       return `<p class="output missing">[Plotly figure not drawn]</p>`;

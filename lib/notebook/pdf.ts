@@ -14,9 +14,9 @@
  */
 import { pathToFileURL } from "node:url";
 import { findChromium, printToPdf } from "./chromium.ts";
-import { notebookToHtml, PLOTLY_MIME, plotlyFigures } from "./html.ts";
+import { notebookToHtml, PLOTLY_MIME, plotlyBundles } from "./html.ts";
 import type { Notebook } from "./nbformat.ts";
-import { plotlyToSvg } from "./plotly_svg.ts";
+import { type PlotlyJson, plotlyToSvg } from "./plotly_svg.ts";
 
 /** Options of {@linkcode exportPdf}. */
 export interface PdfOptions {
@@ -32,7 +32,7 @@ export interface PdfOptions {
 export interface PdfResult {
   /** Problems that did not stop the export (math KaTeX rejected, unprintable outputs). */
   warnings: string[];
-  /** Number of Plotly figures drawn. */
+  /** Number of Plotly figures in the PDF. */
   figures: number;
 }
 
@@ -51,8 +51,14 @@ export async function exportPdf(
 ): Promise<PdfResult> {
   const chrome = options.chrome ?? findChromium();
   options.onStep?.("figures");
-  const figures = plotlyFigures(nb);
-  const plotlySvgs = await plotlyToSvg(figures, { chrome });
+  const figures = plotlyBundles(nb);
+  // Figures saved with their drawing (by the report's executor) are not drawn again.
+  const plotlySvgs = await plotlyToSvg(
+    figures.filter((b) => b["image/svg+xml"] === undefined).map((b) =>
+      b[PLOTLY_MIME] as PlotlyJson
+    ),
+    { chrome },
+  );
   options.onStep?.("html");
   const { html, warnings } = notebookToHtml(nb, { title: options.title, plotlySvgs });
   options.onStep?.("print");
@@ -99,7 +105,7 @@ export async function addStaticFigures(
       : []
   );
   const svgs = await plotlyToSvg(
-    bundles.map((b) => b[PLOTLY_MIME] as { data: unknown[] }),
+    bundles.map((b) => b[PLOTLY_MIME] as PlotlyJson),
     { chrome: options.chrome },
   );
   bundles.forEach((b, i) => b["image/svg+xml"] = svgs[i]);
