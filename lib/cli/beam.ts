@@ -21,10 +21,22 @@ import { traceRows } from "../show/tree.ts";
 import { loadTree, type TreeModel } from "../tree/load.ts";
 import { whereMissed } from "../tree/question2.ts";
 
-/** A usage error: the message names the flag or node and what is allowed. */
+/**
+ * A usage error: the message names the flag or node and what is allowed.
+ * @example
+ * ```ts
+ * try { parseBeamArgs(["--width", "0"]); } catch (e) { e instanceof UsageError; } // true
+ * ```
+ */
 export class UsageError extends Error {}
 
-/** The default tree: the homework's, shipped in `data/`. */
+/**
+ * The default tree: the homework's, shipped in `data/`.
+ * @example
+ * ```ts
+ * parseBeamArgs([]).tree === DEFAULT_TREE; // true
+ * ```
+ */
 export const DEFAULT_TREE: string = new URL("../../data/q2-tree.json", import.meta.url).pathname;
 
 const USAGE = `Usage: deno task beam [options]

@@ -27,13 +27,35 @@
  */
 import type { DecodeState, LanguageModel } from "../decoding/language_model.ts";
 
-/** The homework's tree, shipped with the workspace. */
+/**
+ * Path of the homework's tree, shipped with the workspace (`data/q2-tree.json`).
+ * @example
+ * ```ts
+ * const tree = loadTree(await Deno.readTextFile(HOMEWORK_TREE));
+ * ```
+ */
 export const HOMEWORK_TREE: string = new URL("../../data/q2-tree.json", import.meta.url).pathname;
 
-/** How far the children of a node may sum from 1. */
+/**
+ * How far the children of a node may sum from 1.
+ * @example
+ * ```ts
+ * Math.abs(0.2 + 0.5 + 0.3 - 1) <= SUM_TOLERANCE; // true
+ * ```
+ */
 export const SUM_TOLERANCE = 1e-6;
 
-/** A tree file that failed validation; `path` names the first bad node (e.g. `tree.b.c`). */
+/**
+ * A tree file that failed validation; `path` names the first bad node (e.g. `tree.b.c`).
+ * @example
+ * ```ts
+ * try {
+ *   loadTree('{"vocab":["x","y"],"tree":{"x":{"p":0.5},"y":{"p":0.4}}}');
+ * } catch (e) {
+ *   (e as TreeError).path; // "tree"
+ * }
+ * ```
+ */
 export class TreeError extends Error {
   /** Path of the offending node or field. */
   readonly path: string;
