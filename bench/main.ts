@@ -30,7 +30,7 @@ import {
 import { machineInfo, readJsonObject, writeJsonAtomic } from "../lib/bench/results.ts";
 import { type DecodeResult, measureDecode } from "../lib/bench/decode.ts";
 import { type BeamsResult, measureBeams } from "../lib/bench/beams.ts";
-import type { ContenderId } from "../lib/bench/decode_worker.ts";
+import type { ContenderId } from "../lib/bench/protocol.ts";
 import { type DecodeFloor, decodeFloor } from "../lib/bench/floor.ts";
 import { loadTokenizer } from "../lib/onnx/tokenizer.ts";
 

@@ -17,7 +17,7 @@
  * @module
  */
 import { Contender } from "./contender.ts";
-import type { ContenderId, RunReply } from "./decode_worker.ts";
+import type { ContenderId, RunReply } from "./protocol.ts";
 import { decodeSeconds } from "./decode.ts";
 import { summarize, type Summary } from "./stats.ts";
 

@@ -19,7 +19,7 @@ import {
   type RunReply,
   type WorkerReply,
   type WorkerRequest,
-} from "./decode_worker.ts";
+} from "./protocol.ts";
 
 const WORKER = new URL("./decode_worker.ts", import.meta.url);
 const CONFIG = new URL("../../deno.json", import.meta.url);

@@ -24,7 +24,7 @@
  * @module
  */
 import { Contender } from "./contender.ts";
-import type { ContenderId, RunReply } from "./decode_worker.ts";
+import type { ContenderId, RunReply } from "./protocol.ts";
 import { summarize, type Summary } from "./stats.ts";
 
 /** One contender's figures. */

@@ -2,8 +2,8 @@
  * One generation contender, alone in its own Deno process so each library gets its own module
  * graph (transformers.js picks its onnxruntime once, at import) and the benchmark can alternate
  * contenders run by run. Spoken to by `lib/bench/contender.ts` through JSON lines: a
- * {@linkcode WorkerRequest} per stdin line, a {@linkcode WorkerReply} per stdout line after
- * {@linkcode REPLY_PREFIX}. (A Web Worker would share the process but onnxruntime-web's bundle
+ * `WorkerRequest` per stdin line, a `WorkerReply` per stdout line after
+ * `REPLY_PREFIX` (see `protocol.ts`). (A Web Worker would share the process but onnxruntime-web's bundle
  * cannot resolve its own URL inside a Deno worker.)
  *
  * Contenders:
@@ -24,56 +24,14 @@
  * @module
  */
 import { gpuTraffic, type GpuTrafficCounts } from "./gpu_traffic.ts";
-
-/** Every contender the worker can run. */
-export const CONTENDERS = [
-  "ours-wasm",
-  "ours-webgpu",
-  "transformers.js-node",
-  "transformers.js-node-1thread",
-  "transformers.js-web-wasm",
-] as const;
-
-/** One contender. */
-export type ContenderId = typeof CONTENDERS[number];
-
-/** A message to the worker. */
-export type WorkerRequest =
-  | { kind: "load"; contender: ContenderId; model: string }
-  | { kind: "run"; promptIds: number[]; newTokens: number; numBeams: number };
-
-/** One session run seen by the worker's counter. */
-export interface ModelCall {
-  /** Rows (beams) in the batch. */
-  rows: number;
-  /** Tokens per row fed. */
-  tokens: number;
-}
-
-/** The result of one generation. */
-export interface RunReply {
-  kind: "ran";
-  /** Generated token ids (prompt excluded) of the best sequence. */
-  tokens: number[];
-  /** Wall time of the generation call, milliseconds. */
-  ms: number;
-  /**
-   * Milliseconds from the call to the moment each new token was chosen (the library's own
-   * per-token callback: `onStep` here, a streamer for transformers.js); entry 0 ends the
-   * prefill, entries 1… are decode steps.
-   */
-  tokenMs: number[];
-  /** Every session run of the generation, in order. */
-  calls: ModelCall[];
-  /** WebGPU transfers during the decode steps, after the first token (WebGPU only). */
-  gpuTraffic?: GpuTrafficCounts;
-}
-
-/** A message from the worker. */
-export type WorkerReply =
-  | { kind: "loaded"; description: string }
-  | RunReply
-  | { kind: "error"; message: string };
+import {
+  type ContenderId,
+  CONTENDERS,
+  type ModelCall,
+  REPLY_PREFIX,
+  type WorkerReply,
+  type WorkerRequest,
+} from "./protocol.ts";
 
 interface Runner {
   description: string;
@@ -194,9 +152,6 @@ async function loadTransformersJs(
     },
   };
 }
-
-/** Prefix of protocol lines on stdout; anything else a library prints there is ignored. */
-export const REPLY_PREFIX = "@@bench-reply ";
 
 /** Serves one contender over stdin/stdout: load once, then timed runs, one JSON line each. */
 async function serve(): Promise<void> {
