@@ -122,6 +122,21 @@ Deno.test("executor: a failing cell names notebook, cell and error, and writes n
   assertEquals(await Deno.readTextFile(path), before, "the notebook must be left as it was");
 });
 
+Deno.test("executor: a syntax error says what and where, not just 'Execution failed'", async () => {
+  const path = await fixtureCopy("syntax.ipynb");
+  const error = await assertRejects(() => executeNotebook(path, { cellTimeoutMs: 60_000 }));
+  assertInstanceOf(error, NotebookExecutionError);
+  assertEquals(error.cellIndex, 1);
+  assertEquals(error.ename, "SyntaxError");
+  // The stray comma after `+`, located from the fixture's own source.
+  const nb = parseNotebook(await Deno.readTextFile(path), path);
+  const lines = joinSource(nb.cells[1].source).split("\n");
+  const line = lines.findIndex((l) => l.includes("+,"));
+  const column = lines[line].indexOf("+,") + 2;
+  assertStringIncludes(error.evalue, `(line ${line + 1}, column ${column})`);
+  assertStringIncludes(error.message, "cell 2 of 2 (const total = [1, 2, 3])");
+});
+
 Deno.test("executor: a cell that never finishes times out, naming the cell", async () => {
   const path = await fixtureCopy("hanging.ipynb");
   const error = await assertRejects(() => executeNotebook(path, { cellTimeoutMs: 3_000 }));

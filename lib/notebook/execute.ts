@@ -208,6 +208,12 @@ async function runCell(
   cell.execution_count = (reply.execution_count as number | undefined) ?? null;
   if (reply.status !== "ok") {
     const shown = cell.outputs.find((o) => o.output_type === "error");
+    // The Deno kernel answers a cell it cannot parse with a bare "Execution failed" and no
+    // error output; Deno's own parser (via `deno fmt`) says what and where.
+    const syntax = !shown && reply.evalue === "Execution failed"
+      ? await syntaxError(code)
+      : undefined;
+    if (syntax) throw fail(syntax.ename, syntax.evalue, syntax.traceback);
     const ename = String(reply.ename ?? (shown?.output_type === "error" ? shown.ename : "Error"));
     const evalue = String(
       reply.evalue ?? (shown?.output_type === "error" ? shown.evalue : reply.status),
@@ -317,6 +323,37 @@ export class CellCollector {
     // Anything else with the sentinel's id is a late output of the cell.
     this.outputs.add(m.msg_type, m.content);
   }
+}
+
+/**
+ * The syntax error in a cell's code as Deno's parser reports it, or undefined if it parses.
+ * @example
+ * ```ts
+ * await syntaxError("const x = ;"); // { ename: "SyntaxError", evalue: "Expression expected (line 1, column 11)", ... }
+ * ```
+ */
+export async function syntaxError(
+  code: string,
+): Promise<{ ename: string; evalue: string; traceback: string[] } | undefined> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--ext=ts", "-"],
+    env: { NO_COLOR: "1" },
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(code));
+  await writer.close();
+  const out = await child.output();
+  if (out.success) return undefined;
+  const lines = new TextDecoder().decode(out.stderr).split("\n");
+  const head = lines[0].replace(/^error:\s*/, "").match(/^(\w*Error): (.*)$/);
+  if (!head) return undefined;
+  const at = lines.find((l) => /^\s+at .*:\d+:\d+$/.test(l))?.match(/:(\d+):(\d+)$/);
+  const where = at ? ` (line ${at[1]}, column ${at[2]})` : "";
+  const snippet = lines.slice(1).filter((l) => /^\s*\d*\s*\|/.test(l));
+  return { ename: head[1], evalue: `${head[2]}${where}`, traceback: snippet };
 }
 
 function firstLineOf(code: string): string {
