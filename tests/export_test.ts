@@ -8,8 +8,13 @@ import {
 } from "@std/assert";
 import { executeNotebook } from "../lib/notebook/execute.ts";
 import { exportPdf } from "../lib/notebook/pdf.ts";
-import { extractMath, notebookToHtml, renderMarkdown } from "../lib/notebook/html.ts";
-import { type Notebook, parseNotebook } from "../lib/notebook/nbformat.ts";
+import {
+  extractMath,
+  highlightTypeScript,
+  notebookToHtml,
+  renderMarkdown,
+} from "../lib/notebook/html.ts";
+import { joinSource, type Notebook, parseNotebook } from "../lib/notebook/nbformat.ts";
 
 const FIXTURES = new URL("./fixtures/notebooks/", import.meta.url).pathname;
 const REPORT = new URL("../lib/cli/report.ts", import.meta.url).pathname;
@@ -239,4 +244,33 @@ Deno.test("notebookToHtml: outputs without a printable mime never dump their JSO
   assertNotMatch(html, /secret|"data"/);
   assertGreaterOrEqual(warnings.length, 2);
   assertStringIncludes(warnings.join("\n"), "application/x-custom");
+});
+
+Deno.test("highlightTypeScript: text unchanged, tokens classified", async () => {
+  const unhtml = (h: string) =>
+    h.replace(/<[^>]+>/g, "").replaceAll("&lt;", "<").replaceAll("&gt;", ">")
+      .replaceAll("&quot;", '"').replaceAll("&amp;", "&");
+  for (const entry of Deno.readDirSync(FIXTURES)) {
+    const nb = parseNotebook(await Deno.readTextFile(`${FIXTURES}${entry.name}`), entry.name);
+    for (const c of nb.cells) {
+      const code = joinSource(c.source);
+      assertEquals(unhtml(highlightTypeScript(code)), code, `${entry.name}: text changed`);
+    }
+  }
+  const spans = (code: string) =>
+    [...highlightTypeScript(code).matchAll(/<span class="tok-(\w)">([^<]*)<\/span>/g)].map((m) =>
+      `${m[1]}:${unhtml(m[2])}`
+    );
+  assertEquals(spans('const url = "http://x"; // say "hi" 42'), [
+    "k:const",
+    's:"http://x"',
+    'c:// say "hi" 42',
+  ]);
+  assertEquals(spans("await f(1.5e3, `a ${b} // c`) /* 7 */"), [
+    "k:await",
+    "n:1.5e3",
+    "s:`a ${b} // c`",
+    "c:/* 7 */",
+  ]);
+  assertEquals(spans("x<y && z > 'it\\'s'"), ["s:'it\\'s'"]);
 });

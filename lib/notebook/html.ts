@@ -130,7 +130,7 @@ function renderCell(cell: Cell, index: number, svgs: string[], warnings: string[
     ? ""
     : `<div class="input">${
       cell.execution_count != null ? `<span class="count">[${cell.execution_count}]</span>` : ""
-    }<pre class="code"><code>${escapeHtml(source)}</code></pre></div>`;
+    }<pre class="code"><code>${highlightTypeScript(source)}</code></pre></div>`;
   const outputs = hasTag(cell, "remove-output")
     ? ""
     : cell.outputs.map((o) => renderOutput(o, svgs, warnings, `cell ${index + 1}`)).join("\n");
@@ -303,6 +303,37 @@ export function extractMath(
   return out;
 }
 
+const TS_TOKEN = new RegExp(
+  [
+    String.raw`(\/\/[^\n]*|\/\*[\s\S]*?\*\/)`, // comment
+    String.raw`("(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'|\x60(?:\\.|[^\x60\\])*\x60)`, // string
+    String
+      .raw`\b(as|async|await|break|case|catch|class|const|continue|default|do|else|export|extends|false|finally|for|from|function|if|import|in|instanceof|interface|let|new|null|of|return|switch|this|throw|true|try|type|typeof|undefined|var|void|while|yield)\b`,
+    String.raw`\b(\d[\d_]*(?:\.\d+)?(?:[eE][+-]?\d+)?n?)\b`, // number
+  ].join("|"),
+  "g",
+);
+
+/**
+ * TypeScript source as HTML with comments, strings, keywords and numbers wrapped in spans for
+ * colour; the text itself is unchanged (only escaped).
+ * @example
+ * ```ts
+ * highlightTypeScript("const n = 1; // one");
+ * ```
+ */
+export function highlightTypeScript(code: string): string {
+  let html = "";
+  let last = 0;
+  for (const m of code.matchAll(TS_TOKEN)) {
+    html += escapeHtml(code.slice(last, m.index));
+    const kind = m[1] ? "c" : m[2] ? "s" : m[3] ? "k" : "n";
+    html += `<span class="tok-${kind}">${escapeHtml(m[0])}</span>`;
+    last = m.index + m[0].length;
+  }
+  return html + escapeHtml(code.slice(last));
+}
+
 function firstHeading(nb: Notebook): string | undefined {
   for (const c of nb.cells) {
     if (c.cell_type !== "markdown") continue;
@@ -403,6 +434,10 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; }
   font: 7pt "DejaVu Sans Mono", monospace; color: #9aa5b1; }
 pre.code { break-inside: avoid; background: #f5f7fa; border: 0.5pt solid #d8dee6; border-left: 2.5pt solid #7a9cc6;
   padding: 4pt 6pt; border-radius: 2pt; }
+.tok-c { color: #6a737d; font-style: italic; }
+.tok-s { color: #22863a; }
+.tok-k { color: #8a3ab9; }
+.tok-n { color: #b35900; }
 .outputs { margin: 3pt 0 0 0; }
 .output { margin: 3pt 0; }
 pre.output { padding: 2pt 6pt; border-left: 2.5pt solid #e0e0e0; }
