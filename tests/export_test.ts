@@ -187,6 +187,20 @@ Deno.test("report: without Chromium it says what to install", async () => {
   assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["failing.ipynb"]);
 });
 
+Deno.test("report: without Jupyter's client it says what to install", async () => {
+  const dir = await tempWith("failing.ipynb");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", REPORT, "failing", "--notebooks", dir, "--out", dir],
+    env: { NOTEBOOK_PYTHON: `${dir}/no-such-python` },
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 2);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertStringIncludes(stderr, "no-such-python");
+  assertStringIncludes(stderr, "apt-get install python3-nbclient");
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["failing.ipynb"]);
+});
+
 Deno.test("extractMath: math spans, not code, escaped dollars or prices", () => {
   const seen: string[] = [];
   const out = extractMath(
