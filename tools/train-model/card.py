@@ -18,7 +18,8 @@ def render(r):
         for x in checks["results"]
     )
     history = "\n".join(
-        f"| {h['step']} | {h['train_loss']:.3f} | {h['valid_loss']:.3f} | "
+        f"| {h['step']} | {'n/a' if h['train_loss'] is None else format(h['train_loss'], '.3f')} "
+        f"| {h['valid_loss']:.3f} | "
         f"{math.exp(h['valid_loss']):.1f} | {h['minutes']:.1f} |"
         for h in t["history"]
     )
@@ -32,13 +33,19 @@ def render(r):
         if t["stopped_early"] else ""
     )
     gpu = checks.get("adapter") or "none"
+    weak = (
+        "\n**Provisional export: this model does not beat the bigram baseline.** It exists so "
+        "that the runtime can be built against the final file layout while the real training "
+        "runs.\n"
+        if t["valid_loss"] >= r["bigram"]["valid_loss"] else ""
+    )
     return f"""# brown-gpt2
 
 A small GPT-2-architecture causal language model trained by this workspace on the Brown
 corpus, so that Question 3 runs offline on a real transformer. It is laid out exactly like a
 Hugging Face ONNX export of GPT-2 (optimum's decoder with past), so the code that runs it also
 runs GPT-2 / OPT / SmolLM exports downloaded elsewhere.
-
+{weak}
 Reproduce (CPU, about {r['total_minutes']:.0f} minutes on 2 cores):
 
 ```sh
@@ -70,7 +77,7 @@ mask), so left-padded batches work; a padded query row's own logits are meaningl
 
 ## Model
 
-GPT-2 architecture: learned position embeddings, pre-LayerNorm blocks (eps {r['layer_norm_epsilon']}),
+GPT-2 architecture: learned position embeddings, pre-LayerNorm blocks,
 GELU with the tanh approximation (`gelu_new`), MLP width 4d, biases as in GPT-2, tied
 input/output embeddings (the ONNX file stores the output projection as its own transposed
 copy, as optimum's GPT-2 exports do). **{r['parameters']:,} parameters.** Dropout {a['dropout']} during training.
@@ -104,6 +111,9 @@ AdamW (betas 0.9/0.95, weight decay {a['weight_decay']} on matrices), peak learn
 **{t['minutes']:.1f} minutes** of training. The exported weights are the checkpoint with the
 lowest validation loss (step {t['best_step']}).
 {early}
+Validation during training (non-overlapping {a['n_positions']}-token windows, so a little
+worse than the final figures below):
+
 | step | train loss | valid loss | valid ppl | minutes |
 | --- | --- | --- | --- | --- |
 {history}

@@ -219,7 +219,8 @@ if (import.meta.main) {
     if (bad) ok = false;
     console.log(JSON.stringify(diffs));
   }
-  const report = { tolerance, adapter: adapter?.info?.description ?? null, results, ok };
+  const adapterName = adapter ? adapter.info.description || adapter.info.vendor : null;
+  const report = { tolerance, adapter: adapterName, results, ok };
   if (outPath) await Deno.writeTextFile(outPath, JSON.stringify(report, null, 2) + "\n");
   if (!ok) {
     console.error(`check_onnx: a difference exceeds ${tolerance}`);

@@ -62,6 +62,8 @@ def parse_args(argv):
                    help="stop training early after this many minutes (the card says so)")
     p.add_argument("--allow-weak", action="store_true",
                    help="export even if the model does not beat the bigram (provisional runs)")
+    p.add_argument("--export-only", action="store_true",
+                   help="skip training: export the checkpoint a previous run left in --cache")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
@@ -74,6 +76,11 @@ def parse_args(argv):
     if args.n_embd % args.n_head:
         p.error(f"--n-embd {args.n_embd} must be divisible by --n-head {args.n_head}")
     return args
+
+
+def run_args(args):
+    """The arguments that determine the trained weights."""
+    return {k: v for k, v in vars(args).items() if k not in ("out", "cache", "export_only")}
 
 
 def stream(tokenizer, docs):
@@ -148,7 +155,7 @@ def train(model, train_ids, valid_ids, args, checkpoint):
             log(f"step {step}/{args.steps} loss {loss.item():.3f} lr {lr_at(step - 1, args):.2e} "
                 f"{minutes:.1f} min")
         if step % args.eval_every == 0 or step == args.steps or out_of_time:
-            val = evaluate(model, valid_ids, ctx, ctx // 2)
+            val = evaluate(model, valid_ids, ctx, ctx)  # cheap pass; the final one overlaps
             history.append({"step": step, "train_loss": round(loss.item(), 4),
                             "valid_loss": round(val, 4), "minutes": round(minutes, 2)})
             log(f"eval step {step}: valid loss {val:.4f} ppl {math.exp(val):.1f}")
@@ -366,9 +373,22 @@ def main(argv):
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params} parameters")
     checkpoint = os.path.join(args.cache, "best.pt")
-    result = train(model, train_ids, valid_ids, args, checkpoint)
+    result_path = os.path.join(args.cache, "train_result.json")
+    if args.export_only:
+        with open(result_path) as f:
+            saved = json.load(f)
+        if saved["args"] != run_args(args):
+            raise RuntimeError(f"--export-only: {result_path} was trained with {saved['args']}")
+        result = saved["result"]
+    else:
+        result = train(model, train_ids, valid_ids, args, checkpoint)
+        with open(result_path, "w") as f:
+            json.dump({"args": run_args(args), "result": result}, f, indent=2)
     model.load_state_dict(torch.load(checkpoint))
     model.eval()
+    result["valid_loss"] = evaluate(model, valid_ids, args.n_positions, args.n_positions // 2)
+    log(f"best checkpoint (step {result['best_step']}): valid loss {result['valid_loss']:.4f} "
+        f"ppl {math.exp(result['valid_loss']):.1f}")
     if result["valid_loss"] >= bigram and not args.allow_weak:
         raise RuntimeError(f"model (valid NLL {result['valid_loss']:.3f}) does not beat the "
                            f"bigram ({bigram:.3f})")
@@ -376,6 +396,7 @@ def main(argv):
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".brown-gpt2-", dir=parent)
+    os.chmod(staging, 0o755)  # mkdtemp makes it private; the model folder is shared
     try:
         os.makedirs(os.path.join(staging, "onnx"))
         write_configs(staging, tokenizer, args)
@@ -407,7 +428,7 @@ def main(argv):
 
         record = {
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-            "args": {k: v for k, v in vars(args).items() if k not in ("out", "cache")},
+            "args": run_args(args),
             "torch_version": torch.__version__,
             "corpus": {"package": f"{corpus.PACKAGE}@{corpus.VERSION}",
                        "sha512": corpus.tarball_sha512(root),
