@@ -24,7 +24,7 @@ export const CHROMIUM_CANDIDATES: readonly string[] = [
 ];
 
 /** How to install Chromium, for error messages. */
-export const INSTALL_CHROMIUM_HINT =
+export const INSTALL_CHROMIUM_HINT: string =
   "install Chromium (Debian: sudo apt-get install chromium, or run deno task setup), " +
   "or set CHROME_PATH to a Chrome/Chromium executable";
 

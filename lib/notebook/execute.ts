@@ -83,6 +83,7 @@ export class NotebookExecutionError extends Error {
   readonly traceback: string[];
 
   /**
+   * Records where and how a notebook failed.
    * @example
    * ```ts
    * new NotebookExecutionError("q.ipynb", 2, 5, "throw new Error('x')", "Error", "x", []);
@@ -265,6 +266,8 @@ export class CellCollector {
   #sentinelReplied = false;
 
   /**
+   * Collects for the cell whose `execute_request` had id `cellId`; `marker` is the text the
+   * sentinel will print and display.
    * @example
    * ```ts
    * new CellCollector("cell-msg-id", "marker-text");
