@@ -8,7 +8,9 @@
  * are sent*. nbclient closes a cell at `idle`, so it drops them, and if the next cell has
  * already started they land in the wrong cell. Measured here: 83 of 360 messages of a
  * 30-cell run arrived after their cell's idle, and with back-to-back requests some carried
- * the next cell's id.
+ * the next cell's id. Waiting for the idle of a follow-up `kernel_info` request is not enough
+ * either (6 outputs of 40 cells still came after it): statuses do not pass through the output
+ * queues.
  *
  * The fix: after each cell, a silent *sentinel* request prints a marker line and displays a
  * marker bundle. The kernel's output queues are first in, first out, so once both markers
