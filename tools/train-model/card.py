@@ -46,10 +46,11 @@ corpus, so that Question 3 runs offline on a real transformer. It is laid out ex
 Hugging Face ONNX export of GPT-2 (optimum's decoder with past), so the code that runs it also
 runs GPT-2 / OPT / SmolLM exports downloaded elsewhere.
 {weak}
-Reproduce (CPU, about {r['total_minutes']:.0f} minutes on 2 cores):
+Reproduce (CPU, 2 shared cores: {t['minutes']:.0f} minutes of training, a few more for the
+tokenizer, evaluation, export and checks):
 
 ```sh
-/usr/bin/python3 tools/train-model/train.py --out data/models/brown-gpt2
+{r['command']}
 ```
 
 ## Files
@@ -137,7 +138,10 @@ compares with PyTorch's logits on a left-padded batch of 2 × 8 validation token
 absolute logit difference over unpadded positions): `prefill` = one call with past length 0;
 `cached` = the same tokens fed as 5 + 2 + 1 through `present.*` → `past_key_values.*`;
 `leftPadding` = the padded row against the same tokens run alone. WebGPU adapter: {gpu}.
-The file also passes `onnx.checker.check_model(full_check=True)`.
+The file also passes `onnx.checker.check_model(full_check=True)`, and
+`tools/train-model/check_transformers_js.ts` loads the folder with `@huggingface/transformers`
+(AutoTokenizer, AutoModelForCausalLM, fp32, onnxruntime-node CPU) and reproduces PyTorch's
+greedy continuations below token for token.
 
 | backend | prefill | cached | leftPadding |
 | --- | --- | --- | --- |

@@ -83,6 +83,18 @@ def run_args(args):
     return {k: v for k, v in vars(args).items() if k not in ("out", "cache", "export_only")}
 
 
+def command(args):
+    """The command line that reproduces this run (flags that differ from the defaults)."""
+    defaults = run_args(parse_args(["--out", args.out]))
+    flags = []
+    for key, value in run_args(args).items():
+        if value != defaults[key]:
+            flag = "--" + key.replace("_", "-")
+            flags.append(flag if value is True else f"{flag} {value}")
+    out = os.path.relpath(os.path.abspath(args.out), REPO)
+    return " ".join(["/usr/bin/python3 tools/train-model/train.py --out", out, *flags])
+
+
 def stream(tokenizer, docs):
     """<|endoftext|> doc <|endoftext|> doc ... <|endoftext|>, as GPT-2 separates documents."""
     ids = [tokenizer.eos_id]
@@ -259,7 +271,8 @@ def samples(model, tokenizer, prompts, n_new, seed):
                 ids.append(nxt)
                 if nxt == tokenizer.eos_id:
                     break
-            out.append({"prompt": prompt, "mode": mode, "text": tokenizer.decode(ids)})
+            out.append({"prompt": prompt, "mode": mode, "text": tokenizer.decode(ids),
+                        "promptIds": tokenizer.encode(prompt), "ids": ids})
     return out
 
 
@@ -395,7 +408,8 @@ def main(argv):
 
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".brown-gpt2-", dir=parent)
+    # Not a dot-name: transformers.js cannot load a model from a hidden folder.
+    staging = tempfile.mkdtemp(prefix=os.path.basename(out) + ".staging-", dir=parent)
     os.chmod(staging, 0o755)  # mkdtemp makes it private; the model folder is shared
     try:
         os.makedirs(os.path.join(staging, "onnx"))
@@ -426,6 +440,12 @@ def main(argv):
             json.dump(cases, f, ensure_ascii=False)
         print(deno("check_tokenizer.ts", staging, cases_path), end="")
 
+        generated = samples(model, tokenizer, ["What is Apple?", "The jury said"], 40, args.seed)
+        greedy_path = os.path.join(args.cache, "greedy.json")
+        with open(greedy_path, "w") as f:
+            json.dump([g for g in generated if g["mode"] == "greedy"], f)
+        print(deno("check_transformers_js.ts", staging, greedy_path), end="")
+
         record = {
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
             "args": run_args(args),
@@ -447,8 +467,8 @@ def main(argv):
             "onnx": {"bytes": onnx_bytes, "opset": 14, "checks": onnx_checks,
                      "torch_left_padding_max_abs_diff": torch_padding_diff},
             "tokenizer_cases": len(cases),
-            "samples": samples(model, tokenizer, ["What is Apple?", "The jury said"], 40,
-                               args.seed),
+            "command": command(args),
+            "samples": [{k: g[k] for k in ("prompt", "mode", "text")} for g in generated],
             "total_minutes": round((time.time() - began) / 60, 2),
         }
         with open(os.path.join(staging, "training.json"), "w") as f:
