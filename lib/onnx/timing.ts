@@ -255,6 +255,31 @@ export function intensityTable(rows: readonly IntensityLink[], caption?: string)
   );
 }
 
+/**
+ * One sentence per backend comparing the cost per token of prefill (at the longest prompt)
+ * and of decode, from the measurements themselves.
+ * @example
+ * ```ts
+ * // markdown(phaseSummary(intensityLink(model.geometry, rows)));
+ * ```
+ */
+export function phaseSummary(rows: readonly IntensityLink[]): string {
+  const backends = [...new Set(rows.map((r) => r.backend))];
+  return backends.map((b) => {
+    const rs = rows.filter((r) => r.backend === b).sort((x, y) => x.promptTokens - y.promptTokens);
+    const short = rs[0], long = rs[rs.length - 1];
+    const ratio = long.decodeMsPerToken / long.prefillMsPerToken;
+    return `**${b}:** prefill of ${long.promptTokens} tokens costs ` +
+      `${long.prefillMsPerToken.toFixed(2)} ms per token (${long.prefillGflopPerS.toFixed(2)} ` +
+      `GFLOP/s, intensity ${long.prefillIntensity.toFixed(1)} FLOP/byte) against ` +
+      `${short.prefillMsPerToken.toFixed(2)} ms per token at ${short.promptTokens} tokens; a ` +
+      `decode step costs ${long.decodeMsPerToken.toFixed(2)} ms for its one token ` +
+      `(${long.decodeGflopPerS.toFixed(2)} GFLOP/s, intensity ` +
+      `${long.decodeIntensity.toFixed(2)} FLOP/byte): ${ratio.toFixed(1)}× the prefill cost ` +
+      `per token.`;
+  }).join("\n\n");
+}
+
 function argmax(xs: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < xs.length; i++) if (xs[i] > xs[best]) best = i;

@@ -172,16 +172,18 @@ export function distributionPlot(d: NextTokenDistribution, title?: string): Disp
   const last = d.tokens.length;
   const shapes: Record<string, unknown>[] = [];
   const annotations: Record<string, unknown>[] = [];
-  const cut = (rank: number, text: string, color: string, y: number) => {
+  // top-p acts after top-k, so its cut-off is never right of top-k's: label top-k on the
+  // right of its line and top-p on the left of its own, so the two never overlap.
+  const cut = (rank: number, text: string, color: string, side: "left" | "right") => {
     if (rank >= last) {
       annotations.push({
         xref: "paper",
         yref: "paper",
         x: 1,
-        y,
+        y: side === "left" ? 1.08 : 1.0,
         xanchor: "right",
         showarrow: false,
-        text: `${text} beyond rank ${last}`,
+        text: `${text} (beyond rank ${last})`,
         font: { color },
       });
       return;
@@ -200,15 +202,15 @@ export function distributionPlot(d: NextTokenDistribution, title?: string): Disp
       xref: "x",
       yref: "paper",
       x: rank + 0.5,
-      y,
-      xanchor: "left",
+      y: 1.06,
+      xanchor: side,
       showarrow: false,
-      text,
+      text: side === "left" ? ` ${text}` : `${text} `,
       font: { color },
     });
   };
-  if (d.topK > 0) cut(d.keptByTopK, `top-k = ${d.topK}`, "#555555", 1.0);
-  if (d.topP < 1) cut(d.keptTokens, `top-p = ${d.topP}: ${d.keptTokens} kept`, "#d0661b", 0.92);
+  if (d.topK > 0) cut(d.keptByTopK, `top-k = ${d.topK}`, "#555555", "left");
+  if (d.topP < 1) cut(d.keptTokens, `top-p = ${d.topP}: ${d.keptTokens} kept`, "#d0661b", "right");
   if (d.topP < 1) {
     shapes.push({
       type: "line",
@@ -255,9 +257,11 @@ export function distributionPlot(d: NextTokenDistribution, title?: string): Disp
         overlaying: "y",
         side: "right",
         range: [0, 1.05],
+        tickvals: [0, 0.25, 0.5, 0.75, 1],
+        showgrid: false,
       },
       legend: { orientation: "h", y: -0.35 },
-      margin: { b: 140 },
+      margin: { b: 140, t: 90 },
       shapes,
       annotations,
       width: 900,
