@@ -117,3 +117,10 @@ Deno.test("question3 --json with beams returns beam_width sequences from the fla
   );
   assertEquals(plain.mode, "greedy");
 });
+
+Deno.test("question3 beyond the model's positions exits non-zero before printing anything", async () => {
+  const r = await cli(["--output_len", "100000", "--backend", "wasm"]);
+  assertEquals(r.code, 1);
+  assertStringIncludes(r.stderr, "output_len (100000) exceeds the model's");
+  assertEquals(r.stdout, "");
+});

@@ -47,10 +47,13 @@ export async function main(args: readonly string[]): Promise<number> {
     model = await OnnxCausalLM.load(name, { backend: flags.backend });
     const encoder = new TextEncoder();
     const streaming = !flags.json && flags.beamWidth === 1 && flags.outputLen > 0;
-    if (streaming) {
-      console.log(`backend: ${model.backend}`);
-      await Deno.stdout.write(encoder.encode(`streaming: ${flags.promptSeq}`));
-    }
+    // The header goes out with the first piece, so an early error prints nothing half-done.
+    let streamed = false;
+    const stream = (piece: string) => {
+      const head = streamed ? "" : `backend: ${model!.backend}\nstreaming: ${flags.promptSeq}`;
+      streamed = true;
+      Deno.stdout.writeSync(encoder.encode(head + piece));
+    };
     const result = await generateText(model, flags.promptSeq, {
       outputLen: flags.outputLen,
       topK: flags.topK,
@@ -58,9 +61,9 @@ export async function main(args: readonly string[]): Promise<number> {
       beamWidth: flags.beamWidth,
       doSample: flags.doSample,
       seed: flags.seed,
-      ...(streaming ? { onText: (piece) => Deno.stdout.writeSync(encoder.encode(piece)) } : {}),
+      ...(streaming ? { onText: stream } : {}),
     });
-    if (streaming) console.log("\n");
+    if (streamed) console.log("\n");
     if (flags.json) {
       const { runs: _runs, ...rest } = result;
       console.log(JSON.stringify(rest, null, 2));
