@@ -11,6 +11,9 @@ import { assert, assertEquals, assertGreater, assertStringIncludes } from "@std/
 import { renderMarkdown } from "../lib/notebook/html.ts";
 import { joinSource, type Notebook, type Output, readNotebook } from "../lib/notebook/nbformat.ts";
 import { loadTokenizer } from "../lib/onnx/tokenizer.ts";
+import { OnnxCausalLM } from "../lib/onnx/causal_lm.ts";
+import { parseQuestion3Flags } from "../lib/onnx/question3_flags.ts";
+import { generateText } from "../lib/onnx/text_generation.ts";
 import { PLOTLY_MIME } from "../lib/show/mod.ts";
 
 const NOTEBOOK = new URL("../notebooks/question3.ipynb", import.meta.url).pathname;
@@ -118,3 +121,35 @@ Deno.test("question3 notebook: committed with outputs that answer 3.1–3.4", as
   }
   assertEquals(warnings, [], "KaTeX");
 });
+
+Deno.test(
+  "question3 notebook: its printed outputs reproduce from their launch commands (seeded)",
+  { sanitizeResources: false, sanitizeOps: false },
+  async () => {
+    const nb = await readNotebook(NOTEBOOK);
+    const md = bundles(nb).map((b) => joinSource((b["text/markdown"] ?? "") as string)).join("\n");
+    const runs = transcripts(md).filter((r) =>
+      ["--top_k 5", "--beam_width 2"].some((f) => r.command.endsWith(f))
+    );
+    assertEquals(runs.length, 2);
+    // WASM here, whatever backend the notebook ran on: logits agree to ~1e-5, far inside the
+    // margins that decide a seeded draw.
+    const model = await OnnxCausalLM.load(MODEL, { backend: "wasm" });
+    try {
+      for (const run of runs) {
+        const flags = parseQuestion3Flags(run.command.split(" ").slice(3));
+        const result = await generateText(model, flags.promptSeq, {
+          outputLen: flags.outputLen,
+          topK: flags.topK,
+          topP: flags.topP,
+          beamWidth: flags.beamWidth,
+          seed: flags.seed,
+          doSample: flags.doSample,
+        });
+        assertEquals(result.outputs.map((o) => o.ids), run.outputs.map((o) => o.ids), run.command);
+      }
+    } finally {
+      await model.dispose();
+    }
+  },
+);
