@@ -67,6 +67,8 @@ export async function measureBeams(options: {
   promptIds: number[];
   newTokens: number;
   reps: number;
+  /** Unmeasured runs per width before timing (see `Contender.warmUp`). */
+  warmUp: { minRuns: number; minMs: number };
   log: (line: string) => void;
 }): Promise<BeamsResult> {
   const { model, contender, promptIds, newTokens: n, reps, log } = options;
@@ -83,7 +85,7 @@ export async function measureBeams(options: {
   const c = await Contender.start(contender, model);
   try {
     log(`${contender}: ${c.description}`);
-    for (const w of widths) await c.run(promptIds, n, w);
+    for (const w of widths) await c.warmUp(promptIds, n, w, options.warmUp);
     const runs = new Map<number, RunReply[]>(widths.map((w) => [w, []]));
     for (let r = 0; r < reps; r++) {
       const order = widths.map((_, i) => widths[(i + r) % widths.length]);

@@ -108,6 +108,30 @@ export class Contender {
     return reply;
   }
 
+  /**
+   * Runs unmeasured generations until at least `minRuns` ran and `minMs` passed: WebAssembly
+   * starts on V8's baseline compiler and tiers up to optimized code in the background, and
+   * WebGPU compiles its shaders on first use, so the first runs are not the steady state.
+   * @example
+   * ```ts
+   * // await contender.warmUp(promptIds, 64, 1, { minRuns: 3, minMs: 2000 });
+   * ```
+   */
+  async warmUp(
+    promptIds: number[],
+    newTokens: number,
+    numBeams: number,
+    budget: { minRuns: number; minMs: number },
+  ): Promise<number> {
+    const t0 = performance.now();
+    let runs = 0;
+    while (runs < budget.minRuns || performance.now() - t0 < budget.minMs) {
+      await this.run(promptIds, newTokens, numBeams);
+      runs++;
+    }
+    return runs;
+  }
+
   /** Ends the process (closing its stdin ends its request loop). */
   async close(): Promise<void> {
     await this.#writer.close().catch(() => {});

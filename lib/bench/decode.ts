@@ -128,7 +128,7 @@ export const DECODE_COMPARISONS: readonly {
 ];
 
 /**
- * Runs the decode comparison: starts every contender, warms each up once, then `reps`
+ * Runs the decode comparison: starts every contender, warms each up, then `reps`
  * repetitions of an N-token generation per contender in rotating order.
  * @example
  * ```ts
@@ -142,6 +142,8 @@ export async function measureDecode(options: {
   newTokens: number;
   reps: number;
   vocabSize: number;
+  /** Unmeasured runs per contender before timing (see `Contender.warmUp`). */
+  warmUp: { minRuns: number; minMs: number };
   log: (line: string) => void;
 }): Promise<DecodeResult> {
   const { model, promptIds, newTokens: n, reps, log } = options;
@@ -155,7 +157,7 @@ export async function measureDecode(options: {
       const c = await Contender.start(id, model);
       started.push(c);
       log(`${id}: ${c.description}`);
-      await c.run(promptIds, n, 1);
+      await c.warmUp(promptIds, n, 1, options.warmUp);
     }
     const runs = new Map<ContenderId, RunReply[]>(started.map((c) => [c.id, []]));
     for (let r = 0; r < reps; r++) {
