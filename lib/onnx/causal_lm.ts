@@ -56,9 +56,11 @@ export interface RunRecord {
   logitsBytes: number;
 }
 
-/** Last-position outputs of one run for every row. */
-interface Forward {
+/** What one session run returns: each row's last-position logits and the grown cache. */
+export interface Forward {
+  /** Last-position logits per row. */
   logits: Float32Array[];
+  /** The cache including this run's tokens. */
   cache: KvCache;
 }
 
@@ -177,6 +179,10 @@ export class OnnxCausalLM implements LanguageModel {
   /**
    * Runs `tokens[r]` (all rows the same length) after `cache` and returns each row's
    * last-position logits and the grown cache. Disposes `cache`.
+   * @example
+   * ```ts
+   * // const { logits, cache } = await model.forward([[464, 318]], emptyCache, "prefill");
+   * ```
    */
   async forward(
     tokens: readonly (readonly number[])[],

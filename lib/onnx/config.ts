@@ -38,7 +38,8 @@ export interface ModelGeometry {
   bosTokenId?: number;
 }
 
-type Json = Record<string, unknown>;
+/** A parsed JSON object such as `config.json`. */
+export type Json = Record<string, unknown>;
 
 /**
  * Reads the geometry out of parsed `config.json` (and optional `generation_config.json`).
