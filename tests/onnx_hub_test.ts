@@ -56,16 +56,30 @@ Deno.test("a Hub id downloads every required file byte for byte, then hits the c
   }
 });
 
-Deno.test("a repository without an ONNX export fails naming the missing file", async () => {
+Deno.test("a repository without an ONNX export fails naming it before any download", async () => {
   const cacheDir = await Deno.makeTempDir();
-  const { server, endpoint } = hubServer();
+  // serves everything but onnx/model.onnx
+  const requests: string[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
+    const path = new URL(req.url).pathname;
+    requests.push(`${req.method} ${path}`);
+    const m = path.match(/^\/test-owner\/no-onnx\/resolve\/main\/(.+)$/);
+    if (!m || m[1].startsWith("onnx/")) return new Response("no such file", { status: 404 });
+    return new Response(await Deno.readFile(`${MODEL}/${m[1]}`));
+  });
   try {
     const error = await assertRejects(
-      () => downloadModel("test-owner/absent", { endpoint, cacheDir, progress: () => {} }),
+      () =>
+        downloadModel("test-owner/no-onnx", {
+          endpoint: `http://127.0.0.1:${server.addr.port}`,
+          cacheDir,
+          progress: () => {},
+        }),
       Error,
     );
-    assertStringIncludes(error.message, "404");
-    assertStringIncludes(error.message, "config.json");
+    assertStringIncludes(error.message, "has no onnx/model.onnx (404)");
+    assert(requests.every((r) => r.startsWith("HEAD ")), `downloaded before failing: ${requests}`);
+    assertEquals([...Deno.readDirSync(cacheDir)].length, 0);
   } finally {
     await server.shutdown();
     await Deno.remove(cacheDir, { recursive: true });

@@ -105,6 +105,25 @@ export async function downloadModel(id: string, options: HubOptions = {}): Promi
   const folder = `${options.cacheDir ?? defaultCacheDir()}/${id}`;
   const progress = options.progress ?? ((line: string) => console.error(line));
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
+  // Ask for every missing required file first (HEAD), so a repository without an ONNX export
+  // or a tokenizer.json fails before anything large is downloaded.
+  const absent: string[] = [];
+  for (const file of MODEL_FILES.required) {
+    if (await exists(`${folder}/${file}`)) continue;
+    const url = `${endpoint}/${id}/resolve/${revision}/${file}`;
+    const head = await request(url, id, timeoutMs, "HEAD");
+    await head.body?.cancel();
+    if (head.status === 404) absent.push(file);
+    else if (!head.ok) {
+      throw new Error(`downloading ${id}: ${url} answered ${head.status} ${head.statusText}`);
+    }
+  }
+  if (absent.length > 0) {
+    throw new Error(
+      `downloading ${id}: the repository has no ${absent.join(", ")} (404); it must hold ` +
+        `${MODEL_FILES.required.join(", ")} (an ONNX export, e.g. an onnx-community/* model)`,
+    );
+  }
   for (const file of [...MODEL_FILES.required, ...MODEL_FILES.optional]) {
     const target = `${folder}/${file}`;
     if (await exists(target) || await exists(`${target}.absent`)) continue;
@@ -119,10 +138,7 @@ export async function downloadModel(id: string, options: HubOptions = {}): Promi
     if (!response.ok) {
       await response.body?.cancel();
       throw new Error(
-        `downloading ${id}: ${url} answered ${response.status} ${response.statusText}` +
-          (response.status === 404
-            ? `; the repository must hold ${file} (an ONNX export, e.g. an onnx-community/* model)`
-            : ""),
+        `downloading ${id}: ${url} answered ${response.status} ${response.statusText}`,
       );
     }
     await Deno.mkdir(dirname(target), { recursive: true });
@@ -134,9 +150,14 @@ export async function downloadModel(id: string, options: HubOptions = {}): Promi
   return folder;
 }
 
-async function request(url: string, id: string, timeoutMs: number): Promise<Response> {
+async function request(
+  url: string,
+  id: string,
+  timeoutMs: number,
+  method: "GET" | "HEAD" = "GET",
+): Promise<Response> {
   try {
-    return await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    return await fetch(url, { method, signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
     const reason = e instanceof Error && e.name === "TimeoutError"
       ? `no answer within ${timeoutMs} ms`
