@@ -68,7 +68,7 @@ async function loadOurs(
   countCalls(lm.session as unknown as Parameters<typeof countCalls>[0], calls);
   return {
     description: `this workspace (OnnxCausalLM + lib/decoding) on onnxruntime-web ` +
-      `${lm.backend}, 1 thread`,
+      (lm.backend === "wasm" ? "WASM, 1 thread" : "WebGPU"),
     run: async (promptIds, newTokens, numBeams, onToken) => {
       const out = await generate(lm, promptIds, {
         maxNewTokens: newTokens,
