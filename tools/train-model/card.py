@@ -28,9 +28,27 @@ def render(r):
         for s in r["samples"]
     )
     early = (
-        f"\n**Training was stopped early** by the time limit, at step {t['steps']} of "
-        f"{a['steps']} planned (the learning-rate schedule was planned for {a['steps']}).\n"
+        f"\n**Training stopped early**, at step {t['steps']} of the {a['steps']} its "
+        f"learning-rate schedule was planned for (time limit or `--stop-after`).\n"
         if t["stopped_early"] else ""
+    )
+    init = r.get("init")
+    total_tokens = t["tokens_seen"] + (init["tokens"] if init else 0)
+    phases = (
+        f"""Training ran in two phases. Phase 1 trained from random weights:
+
+```sh
+{init['command']}
+```
+
+and was stopped part-way through its schedule (by hand here, to fit the time available;
+`--stop-after` reproduces it) at its best validation checkpoint, after {init['tokens']:,}
+tokens. Phase 2 (the command above) continued from those weights with a fresh optimizer, a
+new schedule and another seed for batch sampling. Tokens seen in total: **{total_tokens:,}**
+({total_tokens / c['train_tokens']:.1f} passes over the training tokens).
+
+"""
+        if init else ""
     )
     gpu = checks.get("adapter") or "none"
     weak = (
@@ -104,12 +122,12 @@ space before closing punctuation). Documents are separated by `<|endoftext|>`.
 
 ## Training
 
-AdamW (betas 0.9/0.95, weight decay {a['weight_decay']} on matrices), peak learning rate
+{phases}AdamW (betas 0.9/0.95, weight decay {a['weight_decay']} on matrices), peak learning rate
 {a['lr']}, {a['warmup']} warm-up steps then cosine decay to 10 %, batch {a['batch_size']} ×
 {a['n_positions']} tokens, gradient clipping 1.0, seed {a['seed']}, PyTorch {r['torch_version']} on
 {a['threads']} CPU threads. {t['steps']} steps = **{t['tokens_seen']:,} tokens seen**
 ({t['tokens_seen'] / c['train_tokens']:.1f} passes over the training tokens) in
-**{t['minutes']:.1f} minutes** of training. The exported weights are the checkpoint with the
+**{t['minutes']:.1f} minutes** of training{' (this phase)' if init else ''}. The exported weights are the checkpoint with the
 lowest validation loss (step {t['best_step']}).
 {early}
 Validation during training (non-overlapping {a['n_positions']}-token windows, so a little

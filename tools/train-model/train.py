@@ -60,6 +60,14 @@ def parse_args(argv):
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop training early after this many minutes (the card says so)")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="stop after this many steps (the schedule stays planned for --steps)")
+    p.add_argument("--init-from", default=None,
+                   help="start from these weights (best.pt of an earlier run) instead of random")
+    p.add_argument("--init-tokens", type=int, default=0,
+                   help="tokens the --init-from weights had already seen (for the card)")
+    p.add_argument("--init-command", default=None,
+                   help="the command that produced the --init-from weights (for the card)")
     p.add_argument("--allow-weak", action="store_true",
                    help="export even if the model does not beat the bigram (provisional runs)")
     p.add_argument("--export-only", action="store_true",
@@ -73,6 +81,10 @@ def parse_args(argv):
             p.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if args.vocab_size < 257:
         p.error(f"--vocab-size must be at least 257 (256 bytes + <|endoftext|>), got {args.vocab_size}")
+    if args.init_from and not args.init_command:
+        p.error("--init-from needs --init-command (how those weights were trained)")
+    if args.stop_after is not None and not 0 < args.stop_after <= args.steps:
+        p.error(f"--stop-after must be in 1..--steps ({args.steps}), got {args.stop_after}")
     if args.n_embd % args.n_head:
         p.error(f"--n-embd {args.n_embd} must be divisible by --n-head {args.n_head}")
     return args
@@ -80,7 +92,8 @@ def parse_args(argv):
 
 def run_args(args):
     """The arguments that determine the trained weights."""
-    return {k: v for k, v in vars(args).items() if k not in ("out", "cache", "export_only")}
+    skip = ("out", "cache", "export_only", "init_command")
+    return {k: v for k, v in vars(args).items() if k not in skip}
 
 
 def command(args):
@@ -162,7 +175,8 @@ def train(model, train_ids, valid_ids, args, checkpoint):
         opt.step()
         step += 1
         minutes = (time.time() - began) / 60
-        out_of_time = args.max_minutes is not None and minutes >= args.max_minutes
+        out_of_time = (args.max_minutes is not None and minutes >= args.max_minutes) or (
+            step == args.stop_after)
         if step % 20 == 0:
             log(f"step {step}/{args.steps} loss {loss.item():.3f} lr {lr_at(step - 1, args):.2e} "
                 f"{minutes:.1f} min")
@@ -385,6 +399,9 @@ def main(argv):
                  args.dropout, LN_EPS)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params} parameters")
+    if args.init_from:
+        model.load_state_dict(torch.load(args.init_from))
+        log(f"initialised from {args.init_from}")
     checkpoint = os.path.join(args.cache, "best.pt")
     result_path = os.path.join(args.cache, "train_result.json")
     if args.export_only:
@@ -468,6 +485,8 @@ def main(argv):
                      "torch_left_padding_max_abs_diff": torch_padding_diff},
             "tokenizer_cases": len(cases),
             "command": command(args),
+            "init": {"command": args.init_command, "tokens": args.init_tokens}
+            if args.init_from else None,
             "samples": [{k: g[k] for k in ("prompt", "mode", "text")} for g in generated],
             "total_minutes": round((time.time() - began) / 60, 2),
         }
