@@ -348,7 +348,7 @@ async function main(args: string[]): Promise<void> {
     if (flags.hardwarePath) {
       await writeJsonAtomic(
         flags.hardwarePath,
-        hardwareEntries(roofline, `${machine.cpu}, ${machine.cores} cores`),
+        hardwareEntries(roofline, `${machine.cpu}, ${machine.cores} cores`, machine.webgpuAdapter),
       );
       console.log(`  wrote ${flags.hardwarePath}`);
     }

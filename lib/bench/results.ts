@@ -73,6 +73,8 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
   const tmp = await Deno.makeTempFile({ dir, prefix: ".tmp-", suffix: ".json" });
   try {
     await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
+    // Temporary files are private (0600); results are ordinary readable data files.
+    await Deno.chmod(tmp, 0o644);
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});

@@ -501,12 +501,17 @@ export function peakGflopsPerS(r: BackendRoofline): number {
 export function hardwareEntries(
   result: RooflineResult,
   machine: string,
+  webgpuAdapter: string | null = null,
 ): Record<string, unknown> {
   const entries: Record<string, unknown> = {};
   for (const r of result.backends) {
     const peak = peakGflopsPerS(r);
     entries[`this-machine-${r.backend}`] = {
-      name: `This machine, onnxruntime-web ${r.backend === "wasm" ? "WASM (1 thread)" : "WebGPU"}`,
+      name: `This machine, onnxruntime-web ${
+        r.backend === "wasm"
+          ? "WASM (1 thread)"
+          : `WebGPU${webgpuAdapter ? ` on ${webgpuAdapter}` : ""}`
+      }`,
       peakFlopsPerS: { fp32: peak * 1e9 },
       memoryGbPerS: r.bandwidth.gbPerS.median,
       source: `measured by \`deno task bench\` on ${result.measuredAt} on ${machine}: ` +
