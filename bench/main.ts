@@ -334,7 +334,8 @@ async function main(args: string[]): Promise<void> {
   const machine = await machineInfo();
   console.log(
     `bench on this machine: ${machine.cpu}, ${machine.cores} cores, WebGPU adapter: ` +
-      `${machine.webgpuAdapter ?? "none"}; ${machine.note}`,
+      `${machine.webgpuAdapter ?? "none"}; load average ${machine.loadAverage.join(", ")}; ` +
+      machine.note,
   );
   const resultsPath = `${flags.outDir}/results.json`;
   const previous = await readJsonObject(resultsPath);
@@ -343,7 +344,7 @@ async function main(args: string[]): Promise<void> {
   };
   if (flags.parts.includes("roofline")) {
     const roofline = await runRoofline(flags);
-    parts.roofline = { quick: flags.quick, ...roofline };
+    parts.roofline = { quick: flags.quick, loadAverage: machine.loadAverage, ...roofline };
     await writeJsonAtomic(`${flags.outDir}/roofline-figure.json`, rooflineFigure(roofline));
     if (flags.hardwarePath) {
       await writeJsonAtomic(
@@ -361,10 +362,16 @@ async function main(args: string[]): Promise<void> {
     const floor = roofline ? await decodeFloor(flags.model, decode, roofline) : undefined;
     if (floor) printFloor(floor);
     else console.log("  floor: no roofline measured yet (run --only roofline first)");
-    parts.decode = { quick: flags.quick, ...decode, floor: floor ?? null };
+    parts.decode = {
+      quick: flags.quick,
+      loadAverage: Deno.loadavg(),
+      ...decode,
+      floor: floor ?? null,
+    };
   }
   if (info && flags.parts.includes("beams")) {
-    parts.beams = { quick: flags.quick, runs: await runBeams(flags, info) };
+    const loadAverage = Deno.loadavg();
+    parts.beams = { quick: flags.quick, loadAverage, runs: await runBeams(flags, info) };
   }
   await writeJsonAtomic(resultsPath, { schema: 1, machine, parts });
   console.log(`\nwrote ${resultsPath}`);

@@ -25,6 +25,8 @@ export interface MachineInfo {
   onnxruntimeWeb: string;
   /** The WebGPU adapter, or null when there is none. */
   webgpuAdapter: string | null;
+  /** 1, 5 and 15-minute load averages when the run started (other jobs on the machine). */
+  loadAverage: number[];
   /** Why the numbers may be noisy. */
   note: string;
 }
@@ -53,6 +55,7 @@ export async function machineInfo(): Promise<MachineInfo> {
     webgpuAdapter: adapter
       ? `${adapter.description || adapter.vendor}${adapter.isFallback ? " (fallback)" : ""}`
       : null,
+    loadAverage: Deno.loadavg().map((x) => Math.round(x * 100) / 100),
     note: "shared machine: other engineers' jobs may run at the same time; ratios are " +
       "measured side by side in one run, absolute figures are this machine's",
   };
