@@ -357,6 +357,8 @@ async function main(args: string[]): Promise<void> {
   const needsModel = flags.parts.includes("decode") || flags.parts.includes("beams");
   const info = needsModel ? await modelInfo(flags) : undefined;
   if (info && flags.parts.includes("decode")) {
+    // Load averages before each part: the other jobs it shared the machine with.
+    const loadAverage = Deno.loadavg();
     const decode = await runDecode(flags, info);
     const roofline = parts.roofline as RooflineResult | undefined;
     const floor = roofline ? await decodeFloor(flags.model, decode, roofline) : undefined;
@@ -364,7 +366,7 @@ async function main(args: string[]): Promise<void> {
     else console.log("  floor: no roofline measured yet (run --only roofline first)");
     parts.decode = {
       quick: flags.quick,
-      loadAverage: Deno.loadavg(),
+      loadAverage,
       ...decode,
       floor: floor ?? null,
     };
