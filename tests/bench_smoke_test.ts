@@ -88,6 +88,7 @@ Deno.test(
 
     // Decode: every contender made the same N tokens; ratios are ours ÷ theirs of the medians,
     // and the printed line carries the same ratio.
+    assertEquals(decode.skipped, [], "every contender starts on this machine");
     assertEquals(decode.identicalTokens, true);
     const byId = new Map<string, ContenderDecode>(decode.contenders.map((c) => [c.id, c]));
     for (const c of decode.contenders) {

@@ -97,6 +97,8 @@ export interface DecodeResult {
   comparisons: DecodeComparison[];
   /** Whether all contenders generated the same tokens. */
   identicalTokens: boolean;
+  /** Contenders that could not start here, with the first line of their error. */
+  skipped: { id: ContenderId; reason: string }[];
 }
 
 /** The comparisons made when both sides ran, with what each shows. */
@@ -152,9 +154,21 @@ export async function measureDecode(options: {
   }
   const measuredAt = new Date().toISOString();
   const started: Contender[] = [];
+  const skipped: { id: ContenderId; reason: string }[] = [];
   try {
     for (const id of options.contenders) {
-      const c = await Contender.start(id, model);
+      let c: Contender;
+      try {
+        c = await Contender.start(id, model);
+      } catch (e) {
+        // A reference library that cannot load here (no native binary for this platform)
+        // leaves the others to compare; this workspace itself must run.
+        if (id.startsWith("ours-")) throw e;
+        const reason = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+        log(`${id}: skipped, ${reason}`);
+        skipped.push({ id, reason });
+        continue;
+      }
       started.push(c);
       log(`${id}: ${c.description}`);
       await c.warmUp(promptIds, n, 1, options.warmUp);
@@ -195,6 +209,7 @@ export async function measureDecode(options: {
       contenders,
       comparisons,
       identicalTokens,
+      skipped,
     };
   } finally {
     for (const c of started) await c.close();
