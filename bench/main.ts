@@ -308,7 +308,12 @@ async function runBeams(flags: BenchFlags, info: ModelInfo): Promise<BeamsResult
         `  width ${w.width}: ${rel.median.toFixed(2)}x greedy per token (IQR ` +
           `${rel.q1.toFixed(2)}–${rel.q3.toFixed(2)}); this machine: ` +
           `${w.msPerToken.median.toFixed(2)} ms/token; ${w.callsPerStep} model call(s) per ` +
-          `step with ${w.rowsPerCall.join("/")} rows${target}`,
+          `step with ${w.rowsPerCall.join("/")} rows` +
+          (w.readbackBytesPerStep === undefined
+            ? ""
+            : `; read back ${w.readbackBytesPerStep} B/step = ` +
+              `${(w.readbackBytesPerStep / (4 * info.vocabSize)).toFixed(2)} rows of logits`) +
+          target,
       );
     }
     results.push(r);

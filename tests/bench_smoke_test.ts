@@ -122,12 +122,17 @@ Deno.test(
       assertEquals(gpu.gpuPerToken.kvReadbackBytesPerToken, 0);
     }
 
+    const { vocab_size: vocabSize } = JSON.parse(await Deno.readTextFile(`${MODEL}/config.json`));
     // Beams: one batched call per step with `width` rows; greedy is 1× itself.
     for (const r of beams.runs) {
       assertEquals(r.widths.map((w) => w.width), [1, 2, 4, 8]);
       for (const w of r.widths) {
         assertEquals(w.callsPerStep, 1);
         assertEquals(w.rowsPerCall, [w.width]);
+        if (r.contender === "ours-webgpu") {
+          // Beam reordering happens on the GPU: per step only each row's logits come back.
+          assertEquals(w.readbackBytesPerStep, w.width * 4 * vocabSize);
+        }
       }
       assertEquals(r.widths[0].relativeToGreedy.median, 1);
     }

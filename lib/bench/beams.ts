@@ -35,6 +35,8 @@ export interface BeamWidthCost {
   callsPerStep: number;
   /** Rows (beams) in each decode call. */
   rowsPerCall: number[];
+  /** WebGPU only: bytes read back to the CPU per decode step (the logits of every row). */
+  readbackBytesPerStep?: number;
 }
 
 /** What the beams part measures. */
@@ -114,6 +116,9 @@ export async function measureBeams(options: {
           generateMs: summarize(rs.map((x) => x.ms)),
           callsPerStep: decodeCalls.length / (n - 1),
           rowsPerCall: [...new Set(decodeCalls.map((k) => k.rows))],
+          ...(last.gpuTraffic
+            ? { readbackBytesPerStep: last.gpuTraffic.readbackBytes / (n - 1) }
+            : {}),
         };
       }),
     };
