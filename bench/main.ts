@@ -251,8 +251,11 @@ async function runDecode(flags: BenchFlags, info: ModelInfo): Promise<DecodeResu
       ? "target met"
       : `target ${DECODE_TARGET}x missed by ${((1 - k.ratio / DECODE_TARGET) * 100).toFixed(0)}%`;
     console.log(
-      `    ${k.ours} vs ${k.theirs}: ${k.ratio.toFixed(2)}x (per-rep IQR ` +
-        `${k.perRep.q1.toFixed(2)}–${k.perRep.q3.toFixed(2)}), prefill ` +
+      `    ${k.ours} vs ${k.theirs}: ${k.ratio.toFixed(2)}x (per-rep median ` +
+        `${k.perRep.median.toFixed(2)}, IQR ${k.perRep.q1.toFixed(2)}–${
+          k.perRep.q3.toFixed(2)
+        }), ` +
+        `prefill ` +
         `${k.prefillRatio.toFixed(2)}x, tokens ${k.identicalTokens ? "identical" : "DIFFER"}` +
         `${k.ours === "ours-wasm" ? ` [${verdict}]` : ""} — ${k.what}`,
     );
