@@ -35,17 +35,19 @@ def render(r):
     init = r.get("init")
     total_tokens = t["tokens_seen"] + (init["tokens"] if init else 0)
     phases = (
-        f"""Training ran in two phases. Phase 1 trained from random weights:
+        f"""Training ran in phases. The earlier ones, the first from random weights and each
+next from the best checkpoint of the one before:
 
 ```sh
 {init['command']}
 ```
 
-and was stopped part-way through its schedule (by hand here, to fit the time available;
-`--stop-after` reproduces it) at its best validation checkpoint, after {init['tokens']:,}
-tokens. Phase 2 (the command above) continued from those weights with a fresh optimizer, a
-new schedule and another seed for batch sampling. Tokens seen in total: **{total_tokens:,}**
-({total_tokens / c['train_tokens']:.1f} passes over the training tokens).
+A phase stopped part-way through its schedule was stopped by hand here, to fit the time
+available on the shared machine; `--stop-after` reproduces it. Together they saw
+{init['tokens']:,} tokens. The last phase (the command above) continued from their best
+checkpoint with a fresh optimizer, a new schedule and another seed for batch sampling. Tokens
+seen in total: **{total_tokens:,}** ({total_tokens / c['train_tokens']:.1f} passes over the
+training tokens).
 
 """
         if init else ""
