@@ -310,7 +310,9 @@ async function runBeams(flags: BenchFlags, info: ModelInfo): Promise<BeamsResult
       console.log(
         `  width ${w.width}: ${rel.median.toFixed(2)}x greedy per token (IQR ` +
           `${rel.q1.toFixed(2)}–${rel.q3.toFixed(2)}); this machine: ` +
-          `${w.msPerToken.median.toFixed(2)} ms/token; ${w.callsPerStep} model call(s) per ` +
+          `${w.msPerToken.median.toFixed(2)} ms/token (${
+            w.sessionMsPerToken.median.toFixed(2)
+          } in the session); ${w.callsPerStep} model call(s) per ` +
           `step with ${w.rowsPerCall.join("/")} rows` +
           (w.readbackBytesPerStep === undefined
             ? ""

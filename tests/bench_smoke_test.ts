@@ -129,6 +129,9 @@ Deno.test(
       for (const w of r.widths) {
         assertEquals(w.callsPerStep, 1);
         assertEquals(w.rowsPerCall, [w.width]);
+        // Session time is part of each step's time, run by run, so also in the medians.
+        assert(w.sessionMsPerToken.median > 0);
+        assert(w.sessionMsPerToken.median <= w.msPerToken.median);
         if (r.contender === "ours-webgpu") {
           // Beam reordering happens on the GPU: per step only each row's logits come back.
           assertEquals(w.readbackBytesPerStep, w.width * 4 * vocabSize);

@@ -35,6 +35,8 @@ export interface BeamWidthCost {
   callsPerStep: number;
   /** Rows (beams) in each decode call. */
   rowsPerCall: number[];
+  /** Milliseconds per decode step inside the session's `run` (the rest is the loop around it). */
+  sessionMsPerToken: Summary;
   /** WebGPU only: bytes read back to the CPU per decode step (the logits of every row). */
   readbackBytesPerStep?: number;
 }
@@ -116,6 +118,9 @@ export async function measureBeams(options: {
           generateMs: summarize(rs.map((x) => x.ms)),
           callsPerStep: decodeCalls.length / (n - 1),
           rowsPerCall: [...new Set(decodeCalls.map((k) => k.rows))],
+          sessionMsPerToken: summarize(
+            rs.map((x) => x.calls.slice(1).reduce((sum, k) => sum + k.ms, 0) / (n - 1)),
+          ),
           ...(last.gpuTraffic
             ? { readbackBytesPerStep: last.gpuTraffic.readbackBytes / (n - 1) }
             : {}),

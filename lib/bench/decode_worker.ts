@@ -50,10 +50,12 @@ function countCalls(
   calls: ModelCall[],
 ): void {
   const run = session.run.bind(session);
-  session.run = (feeds) => {
+  session.run = async (feeds) => {
     const ids = feeds.input_ids.dims;
-    calls.push({ rows: ids[0], tokens: ids[1] });
-    return run(feeds);
+    const t0 = performance.now();
+    const out = await run(feeds);
+    calls.push({ rows: ids[0], tokens: ids[1], ms: performance.now() - t0 });
+    return out;
   };
 }
 

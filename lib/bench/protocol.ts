@@ -36,6 +36,8 @@ export interface ModelCall {
   rows: number;
   /** Tokens per row fed. */
   tokens: number;
+  /** Milliseconds until the session's `run` resolved (outputs computed, not yet read). */
+  ms: number;
 }
 
 /** The result of one generation. */

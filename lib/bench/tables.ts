@@ -70,6 +70,7 @@ export function beamsTable(beams: BeamsResult): Displayable {
       { key: (w) => w.width, header: "beams" },
       { key: (w) => `${w.relativeToGreedy.median.toFixed(2)}×`, header: "cost/token vs greedy" },
       { key: (w) => w.msPerToken.median, header: "ms/token" },
+      { key: (w) => w.sessionMsPerToken.median, header: "of which in the session" },
       { key: (w) => w.callsPerStep, header: "model calls/step" },
       { key: (w) => w.rowsPerCall.join(", "), header: "rows per call", align: "right" },
     ],
