@@ -209,11 +209,13 @@ export class OnnxCausalLM implements LanguageModel {
     if (inputs.includes("use_cache_branch")) {
       feeds.use_cache_branch = new ort.Tensor("bool", new Uint8Array([past > 0 ? 1 : 0]), [1]);
     }
-    const t0 = performance.now();
-    const outputs = await this.session.run(feeds);
+    const { outputs, all, ms } = await exclusive(async () => {
+      const t0 = performance.now();
+      const outputs = await this.session.run(feeds);
+      const all = (await outputs.logits.getData()) as Float32Array;
+      return { outputs, all, ms: performance.now() - t0 };
+    });
     const logitsTensor = outputs.logits;
-    const all = (await logitsTensor.getData()) as Float32Array;
-    const ms = performance.now() - t0;
     for (const [name, t] of Object.entries(feeds)) {
       if (!name.startsWith("past_key_values")) t.dispose();
     }
@@ -241,7 +243,7 @@ export class OnnxCausalLM implements LanguageModel {
 
   /** Releases the onnxruntime session. */
   async dispose(): Promise<void> {
-    await this.session.release();
+    await exclusive(() => this.session.release());
   }
 }
 
@@ -320,6 +322,19 @@ export function logSoftmax(logits: Float32Array): Float32Array {
   return logits.map((x) => x - logZ);
 }
 
+// All sessions share one onnxruntime WebAssembly instance, initialised once, and its WebGPU
+// build suspends (asyncify) inside a run: a second session entering meanwhile corrupts the
+// first run's outputs ("Reading data from non-tensor typed value"), and two first creations
+// both initialise it ("multiple calls to 'initWasm()'"). So creations, runs and releases take
+// turns, process-wide.
+let runQueue: Promise<unknown> = Promise.resolve();
+
+function exclusive<T>(run: () => Promise<T>): Promise<T> {
+  const result = runQueue.then(run);
+  runQueue = result.catch(() => {});
+  return result;
+}
+
 function presentName(input: string): string {
   return input.replace(/^past_key_values/, "present");
 }
@@ -351,10 +366,12 @@ async function createSession(
   ]).flat();
   configureRuntime();
   try {
-    return await ort.InferenceSession.create(bytes, {
-      ...sessionOptions(backend, gpuOutputs),
-      ...(externalData.length > 0 ? { externalData } : {}),
-    });
+    return await exclusive(() =>
+      ort.InferenceSession.create(bytes, {
+        ...sessionOptions(backend, gpuOutputs),
+        ...(externalData.length > 0 ? { externalData } : {}),
+      })
+    );
   } catch (e) {
     throw new Error(
       `${path} could not be loaded as an ONNX model on ${backend}: ` +
