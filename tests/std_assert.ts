@@ -15,6 +15,12 @@
 import nodeAssert from "node:assert";
 import { isDeepStrictEqual } from "node:util";
 
+// @types/node (pulled in by some npm packages) has no `string | undefined` overload for
+// `message`; a custom message travels as the AssertionError node would build from it.
+function message(msg?: string): Error | undefined {
+  return msg === undefined ? undefined : new nodeAssert.AssertionError({ message: msg });
+}
+
 /** The error every assertion throws. */
 export const AssertionError = nodeAssert.AssertionError;
 
@@ -26,7 +32,7 @@ export const AssertionError = nodeAssert.AssertionError;
  * ```
  */
 export function assert(expr: unknown, msg?: string): asserts expr {
-  nodeAssert.ok(expr, msg);
+  nodeAssert.ok(expr, message(msg));
 }
 
 /**
@@ -37,7 +43,7 @@ export function assert(expr: unknown, msg?: string): asserts expr {
  * ```
  */
 export function assertFalse(expr: unknown, msg?: string): void {
-  nodeAssert.ok(!expr, msg);
+  nodeAssert.ok(!expr, message(msg));
 }
 
 /**
@@ -48,7 +54,7 @@ export function assertFalse(expr: unknown, msg?: string): void {
  * ```
  */
 export function assertEquals<T>(actual: unknown, expected: T, msg?: string): asserts actual is T {
-  nodeAssert.deepStrictEqual(actual, expected, msg);
+  nodeAssert.deepStrictEqual(actual, expected, message(msg));
 }
 
 /**
@@ -59,7 +65,7 @@ export function assertEquals<T>(actual: unknown, expected: T, msg?: string): ass
  * ```
  */
 export function assertNotEquals(actual: unknown, expected: unknown, msg?: string): void {
-  nodeAssert.notDeepStrictEqual(actual, expected, msg);
+  nodeAssert.notDeepStrictEqual(actual, expected, message(msg));
 }
 
 /**
@@ -74,7 +80,7 @@ export function assertStrictEquals<T>(
   expected: T,
   msg?: string,
 ): asserts actual is T {
-  nodeAssert.strictEqual(actual, expected, msg);
+  nodeAssert.strictEqual(actual, expected, message(msg));
 }
 
 /**
@@ -118,7 +124,7 @@ export function assertExists<T>(actual: T, msg?: string): asserts actual is NonN
  * ```
  */
 export function assertMatch(actual: string, expected: RegExp, msg?: string): void {
-  nodeAssert.match(actual, expected, msg);
+  nodeAssert.match(actual, expected, message(msg));
 }
 
 /**
@@ -129,7 +135,7 @@ export function assertMatch(actual: string, expected: RegExp, msg?: string): voi
  * ```
  */
 export function assertNotMatch(actual: string, expected: RegExp, msg?: string): void {
-  nodeAssert.doesNotMatch(actual, expected, msg);
+  nodeAssert.doesNotMatch(actual, expected, message(msg));
 }
 
 /**
