@@ -175,7 +175,7 @@ greedy continuations below token for token.
 
 ## Limits
 
-A few million parameters trained for minutes on about a million words of 1961 American
+A few million parameters trained for under an hour of CPU time on about a million words of 1961 American
 English: it writes locally plausible, globally incoherent text and knows nothing after 1961
 (nor about Apple the company). It is here to make decoding behaviour (greedy, sampling,
 top-k, top-p, beam search) observable on a real model, not to be useful.
