@@ -228,7 +228,12 @@ export function traceTreeFigure(trace: Trace, options: TraceTreeOptions): Plotly
       ? `<b>${token}</b> ${trim(n.p)} · P=${trim(n.probability)}`
       : `${token} ${trim(n.p)}`;
   };
+  const text = (n: DrawnNode) => n.finalRank ? `${label(n)}  <b>#${n.finalRank}</b>` : label(n);
   const depth = Math.max(...nodes.map((n) => n.x));
+  // The root's label hangs left of the plot and the leaves' labels right of it: size the
+  // margins to the longest of each (about 7 px a character at 11 px) so none is cut off.
+  const marginPx = (ns: DrawnNode[]) =>
+    20 + 7 * Math.max(0, ...ns.map((n) => text(n).replace(/<[^>]+>/g, "").length));
   const data: Record<string, unknown>[] = [];
   for (const role of ORDER) {
     const style = STYLE[role];
@@ -264,7 +269,8 @@ export function traceTreeFigure(trace: Trace, options: TraceTreeOptions): Plotly
       legendgroup: role,
       x: ofRole.map((n) => n.x),
       y: ofRole.map((n) => n.y),
-      text: ofRole.map((n) => n.finalRank ? `${label(n)}  <b>#${n.finalRank}</b>` : label(n)),
+      text: ofRole.map(text),
+      cliponaxis: false,
       // Leaves label to the right; inner nodes above, clear of their outgoing edges.
       textposition: ofRole.map((n) =>
         n.role === "root" ? "middle left" : n.x === depth ? "middle right" : "top center"
@@ -295,9 +301,14 @@ export function traceTreeFigure(trace: Trace, options: TraceTreeOptions): Plotly
         text: options.title ?? `${trace.mode.replace("_", " ")}, ${trace.numBeams} beam(s)`,
       },
       height: Math.max(360, 24 * rows + 140),
-      margin: { l: 50, r: 20, t: 60, b: 40 },
+      margin: {
+        l: marginPx(nodes.filter((n) => n.role === "root")),
+        r: marginPx(nodes.filter((n) => n.x === depth)),
+        t: 60,
+        b: 40,
+      },
       xaxis: {
-        range: [-0.3, depth + 0.95],
+        range: [-0.05, depth + 0.05],
         tickvals: Array.from({ length: depth + 1 }, (_, i) => i),
         ticktext: Array.from({ length: depth + 1 }, (_, i) => i === 0 ? "prompt" : `step ${i}`),
         showgrid: false,
