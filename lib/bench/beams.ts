@@ -10,7 +10,8 @@
  * import { measureBeams } from "./beams.ts";
  * const r = await measureBeams({
  *   model: "data/models/brown-gpt2", contender: "ours-wasm", widths: [1, 4],
- *   promptIds: [464, 318], newTokens: 16, reps: 3, log: console.log,
+ *   promptIds: [464, 318], newTokens: 16, reps: 3, warmUp: { minRuns: 1, minMs: 0 },
+ *   log: console.log,
  * });
  * r.widths[1].relativeToGreedy.median;
  * ```

@@ -17,7 +17,8 @@
  * import { measureDecode } from "./decode.ts";
  * const r = await measureDecode({
  *   model: "data/models/brown-gpt2", contenders: ["ours-wasm", "transformers.js-node"],
- *   promptIds: [464, 318, 257], newTokens: 16, reps: 3, log: console.log,
+ *   promptIds: [464, 318, 257], newTokens: 16, reps: 3, vocabSize: 4096,
+ *   warmUp: { minRuns: 1, minMs: 0 }, log: console.log,
  * });
  * r.comparisons[0].ratio;
  * ```
@@ -134,7 +135,8 @@ export const DECODE_COMPARISONS: readonly {
  * repetitions of an N-token generation per contender in rotating order.
  * @example
  * ```ts
- * // const result = await measureDecode({ model, contenders, promptIds, newTokens: 64, reps: 5, log });
+ * // const result = await measureDecode({ model, contenders, promptIds, newTokens: 64, reps: 5,
+ * //   vocabSize: 4096, warmUp: { minRuns: 3, minMs: 3000 }, log });
  * ```
  */
 export async function measureDecode(options: {
@@ -220,7 +222,7 @@ export async function measureDecode(options: {
  * Seconds of the N − 1 decode steps of one run: from the first token's stamp to the last's.
  * @example
  * ```ts
- * decodeSeconds({ tokenMs: [30, 40, 50] } as RunReply); // 0.02
+ * decodeSeconds({ tokenMs: [30, 40, 50] }); // 0.02
  * ```
  */
 export function decodeSeconds(run: Pick<RunReply, "tokenMs">): number {
