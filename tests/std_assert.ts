@@ -15,10 +15,17 @@
 import nodeAssert from "node:assert";
 import { isDeepStrictEqual } from "node:util";
 
-// @types/node (pulled in by some npm packages) has no `string | undefined` overload for
-// `message`; a custom message travels as the AssertionError node would build from it.
-function message(msg?: string): Error | undefined {
-  return msg === undefined ? undefined : new nodeAssert.AssertionError({ message: msg });
+// As in `@std/assert`, a custom message is prefixed to node's own report of the values (node
+// would replace that report); this also keeps `msg` out of @types/node's message overloads.
+function withMessage(msg: string | undefined, check: () => void): void {
+  try {
+    check();
+  } catch (e) {
+    if (msg !== undefined && e instanceof nodeAssert.AssertionError) {
+      e.message = `${msg}: ${e.message}`;
+    }
+    throw e;
+  }
 }
 
 /** The error every assertion throws. */
@@ -32,7 +39,7 @@ export const AssertionError = nodeAssert.AssertionError;
  * ```
  */
 export function assert(expr: unknown, msg?: string): asserts expr {
-  nodeAssert.ok(expr, message(msg));
+  withMessage(msg, () => nodeAssert.ok(expr));
 }
 
 /**
@@ -43,7 +50,7 @@ export function assert(expr: unknown, msg?: string): asserts expr {
  * ```
  */
 export function assertFalse(expr: unknown, msg?: string): void {
-  nodeAssert.ok(!expr, message(msg));
+  withMessage(msg, () => nodeAssert.ok(!expr));
 }
 
 /**
@@ -54,7 +61,7 @@ export function assertFalse(expr: unknown, msg?: string): void {
  * ```
  */
 export function assertEquals<T>(actual: unknown, expected: T, msg?: string): asserts actual is T {
-  nodeAssert.deepStrictEqual(actual, expected, message(msg));
+  withMessage(msg, () => nodeAssert.deepStrictEqual(actual, expected));
 }
 
 /**
@@ -65,7 +72,7 @@ export function assertEquals<T>(actual: unknown, expected: T, msg?: string): ass
  * ```
  */
 export function assertNotEquals(actual: unknown, expected: unknown, msg?: string): void {
-  nodeAssert.notDeepStrictEqual(actual, expected, message(msg));
+  withMessage(msg, () => nodeAssert.notDeepStrictEqual(actual, expected));
 }
 
 /**
@@ -80,7 +87,7 @@ export function assertStrictEquals<T>(
   expected: T,
   msg?: string,
 ): asserts actual is T {
-  nodeAssert.strictEqual(actual, expected, message(msg));
+  withMessage(msg, () => nodeAssert.strictEqual(actual, expected));
 }
 
 /**
@@ -124,7 +131,7 @@ export function assertExists<T>(actual: T, msg?: string): asserts actual is NonN
  * ```
  */
 export function assertMatch(actual: string, expected: RegExp, msg?: string): void {
-  nodeAssert.match(actual, expected, message(msg));
+  withMessage(msg, () => nodeAssert.match(actual, expected));
 }
 
 /**
@@ -135,7 +142,7 @@ export function assertMatch(actual: string, expected: RegExp, msg?: string): voi
  * ```
  */
 export function assertNotMatch(actual: string, expected: RegExp, msg?: string): void {
-  nodeAssert.doesNotMatch(actual, expected, message(msg));
+  withMessage(msg, () => nodeAssert.doesNotMatch(actual, expected));
 }
 
 /**
