@@ -43,8 +43,12 @@ function checkAnswers(nb: Notebook, label: string): void {
   ) assertStringIncludes(md, answer, `${label}: ${answer}`);
   assertStringIncludes(md, "| No. | Computation | Input | Output | Arithmetic Intensity |");
   assertStringIncludes(md, "| 10 | $\\text{Out} = ZW^O$ |");
-  // The decode time is all memory-bound, on every GPU.
-  assertEquals(md.match(/\| decode \| [\d.]+ \| 100\.0 % \|/g)?.length, 3, label);
+  // The decode time is all memory-bound on every GPU preset (measured CPU roofs may differ).
+  assertEquals(
+    md.match(/\| NVIDIA [^|]+ \| [\d.]+ \| decode \| [\d.]+ \| 100\.0 % \|/g)?.length,
+    3,
+    label,
+  );
   // GQA's shared K_j lifts Llama-3-8B's all-heads decode attention to ≈ 3.88.
   assertStringIncludes(md, "\\approx 3.8770$");
   const figures = bundles(nb).filter((b) => b[PLOTLY_MIME]).map((b) => b[PLOTLY_MIME] as Figure);
