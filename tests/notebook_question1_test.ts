@@ -1,19 +1,13 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { executeNotebook } from "../lib/notebook/execute.ts";
-import { renderMarkdown } from "../lib/notebook/html.ts";
-import { joinSource, type Notebook, type Output, readNotebook } from "../lib/notebook/nbformat.ts";
+import { joinSource, type Notebook, readNotebook } from "../lib/notebook/nbformat.ts";
 import { PLOTLY_MIME } from "../lib/show/mod.ts";
+import { katexWarnings, outputBundles } from "./notebook_helpers.ts";
 
 const NOTEBOOK = new URL("../notebooks/question1.ipynb", import.meta.url).pathname;
 
-function bundles(nb: Notebook): Record<string, unknown>[] {
-  return nb.cells.flatMap((c) => c.cell_type === "code" ? c.outputs : []).flatMap((o: Output) =>
-    o.output_type === "display_data" || o.output_type === "execute_result" ? [o.data] : []
-  );
-}
-
 function markdownOf(nb: Notebook): string {
-  return bundles(nb).map((b) => joinSource((b["text/markdown"] ?? "") as string)).join("\n");
+  return outputBundles(nb).map((b) => joinSource((b["text/markdown"] ?? "") as string)).join("\n");
 }
 
 interface Figure {
@@ -51,7 +45,9 @@ function checkAnswers(nb: Notebook, label: string): void {
   );
   // GQA's shared K_j lifts Llama-3-8B's all-heads decode attention to ≈ 3.88.
   assertStringIncludes(md, "\\approx 3.8770$");
-  const figures = bundles(nb).filter((b) => b[PLOTLY_MIME]).map((b) => b[PLOTLY_MIME] as Figure);
+  const figures = outputBundles(nb).filter((b) => b[PLOTLY_MIME]).map((b) =>
+    b[PLOTLY_MIME] as Figure
+  );
   assertEquals(figures.length, 3, `${label}: Plotly figures`);
   const [roofline, seqLen, batch] = figures;
   assertEquals([roofline.layout.xaxis.type, roofline.layout.yaxis.type], ["log", "log"]);
@@ -65,14 +61,7 @@ function checkAnswers(nb: Notebook, label: string): void {
 }
 
 function checkMath(nb: Notebook, label: string): void {
-  const warnings: string[] = [];
-  for (const cell of nb.cells) {
-    if (cell.cell_type === "markdown") renderMarkdown(joinSource(cell.source), warnings, label);
-  }
-  for (const b of bundles(nb)) {
-    if (b["text/markdown"]) renderMarkdown(joinSource(b["text/markdown"] as string), warnings);
-  }
-  assertEquals(warnings, [], `${label}: KaTeX`);
+  assertEquals(katexWarnings(nb, label), [], `${label}: KaTeX`);
 }
 
 Deno.test("question1 notebook: executed afresh, it answers 1.1 and 1.2 with plots", async () => {

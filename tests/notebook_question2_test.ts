@@ -7,17 +7,11 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { executeNotebook } from "../lib/notebook/execute.ts";
-import { renderMarkdown } from "../lib/notebook/html.ts";
-import { joinSource, type Notebook, type Output, readNotebook } from "../lib/notebook/nbformat.ts";
+import { joinSource, type Notebook, readNotebook } from "../lib/notebook/nbformat.ts";
 import { PLOTLY_MIME } from "../lib/show/mod.ts";
+import { katexWarnings, outputBundles } from "./notebook_helpers.ts";
 
 const NOTEBOOK = new URL("../notebooks/question2.ipynb", import.meta.url).pathname;
-
-function bundles(nb: Notebook): Record<string, unknown>[] {
-  return nb.cells.flatMap((c) => c.cell_type === "code" ? c.outputs : []).flatMap((o: Output) =>
-    o.output_type === "display_data" || o.output_type === "execute_result" ? [o.data] : []
-  );
-}
 
 interface Trace {
   name?: string;
@@ -32,7 +26,9 @@ function checkAnswers(nb: Notebook, label: string): void {
     assert(cell.outputs.length > 0, `${label}: no output for ${joinSource(cell.source)}`);
     assert(!cell.outputs.some((o) => o.output_type === "error"), `${label}: error output`);
   }
-  const md = bundles(nb).map((b) => joinSource((b["text/markdown"] ?? "") as string)).join("\n");
+  const md = outputBundles(nb).map((b) => joinSource((b["text/markdown"] ?? "") as string)).join(
+    "\n",
+  );
   // By hand: b·c·a = 0.5·0.4·0.6 = 0.12 and c·a·b = 0.3·0.8·0.4 = 0.096; log P / 3 as score.
   assertStringIncludes(
     md,
@@ -56,7 +52,7 @@ function checkAnswers(nb: Notebook, label: string): void {
     "| beam, width 3 | aba (0.1280), bca (0.1200), cab (0.0960) | aba (0.1280) | yes |",
   );
   assertStringIncludes(md, "| greedy | bca (0.1200) | bca (0.1200) | **no** |");
-  const figures = bundles(nb).filter((b) => b[PLOTLY_MIME]).map((b) =>
+  const figures = outputBundles(nb).filter((b) => b[PLOTLY_MIME]).map((b) =>
     b[PLOTLY_MIME] as { data: Trace[] }
   );
   assertEquals(figures.length, 2, `${label}: Plotly figures`);
@@ -66,14 +62,7 @@ function checkAnswers(nb: Notebook, label: string): void {
   assert(stars.text!.some((t) => t.includes("0.096") && t.includes("#2")), `${label}: #2 star`);
   const kept = figures[0].data.find((t) => t.name === "kept beam")!;
   assertEquals(kept.x.slice().sort(), [1, 1, 2, 2]);
-  const warnings: string[] = [];
-  for (const cell of nb.cells) {
-    if (cell.cell_type === "markdown") renderMarkdown(joinSource(cell.source), warnings, label);
-  }
-  for (const b of bundles(nb)) {
-    if (b["text/markdown"]) renderMarkdown(joinSource(b["text/markdown"] as string), warnings);
-  }
-  assertEquals(warnings, [], `${label}: KaTeX`);
+  assertEquals(katexWarnings(nb, label), [], `${label}: KaTeX`);
 }
 
 Deno.test("question2 notebook: executed afresh, it answers with the beam track and both sequences", async () => {

@@ -8,22 +8,16 @@
  * @module
  */
 import { assert, assertEquals, assertGreater, assertStringIncludes } from "@std/assert";
-import { renderMarkdown } from "../lib/notebook/html.ts";
-import { joinSource, type Notebook, type Output, readNotebook } from "../lib/notebook/nbformat.ts";
+import { joinSource, readNotebook } from "../lib/notebook/nbformat.ts";
 import { loadTokenizer } from "../lib/onnx/tokenizer.ts";
 import { OnnxCausalLM } from "../lib/onnx/causal_lm.ts";
 import { parseQuestion3Flags } from "../lib/onnx/question3_flags.ts";
 import { generateText } from "../lib/onnx/text_generation.ts";
 import { PLOTLY_MIME } from "../lib/show/mod.ts";
+import { katexWarnings, outputBundles } from "./notebook_helpers.ts";
 
 const NOTEBOOK = new URL("../notebooks/question3.ipynb", import.meta.url).pathname;
 const MODEL = new URL("../data/models/brown-gpt2", import.meta.url).pathname;
-
-function bundles(nb: Notebook): Record<string, unknown>[] {
-  return nb.cells.flatMap((c) => c.cell_type === "code" ? c.outputs : []).flatMap((o: Output) =>
-    o.output_type === "display_data" || o.output_type === "execute_result" ? [o.data] : []
-  );
-}
 
 interface Transcript {
   command: string;
@@ -62,7 +56,9 @@ Deno.test("question3 notebook: committed with outputs that answer 3.1–3.4", as
     assert(cell.outputs.length > 0, `no output for ${joinSource(cell.source)}`);
     assert(!cell.outputs.some((o) => o.output_type === "error"), `error output`);
   }
-  const md = bundles(nb).map((b) => joinSource((b["text/markdown"] ?? "") as string)).join("\n");
+  const md = outputBundles(nb).map((b) => joinSource((b["text/markdown"] ?? "") as string)).join(
+    "\n",
+  );
   const runs = transcripts(md);
   const tokenizer = await loadTokenizer(MODEL);
   const promptIds = tokenizer.encode("What is Apple?");
@@ -103,7 +99,7 @@ Deno.test("question3 notebook: committed with outputs that answer 3.1–3.4", as
   // top_k 1 is greedy: every seed in the seed study gives one text
   assertStringIncludes(md, "| 1 | 8 | 1 | 1 |");
 
-  const figures = bundles(nb).filter((b) => b[PLOTLY_MIME]).map((b) =>
+  const figures = outputBundles(nb).filter((b) => b[PLOTLY_MIME]).map((b) =>
     b[PLOTLY_MIME] as { data: { name?: string }[]; layout: { title?: { text?: string } } }
   );
   const names = figures.flatMap((f) => f.data.map((t) => t.name));
@@ -112,14 +108,7 @@ Deno.test("question3 notebook: committed with outputs that answer 3.1–3.4", as
   assert(names.some((n) => n?.endsWith("decode ms / token")), "timing plot");
   assertStringIncludes(md, "decode FLOP/byte");
 
-  const warnings: string[] = [];
-  for (const cell of nb.cells) {
-    if (cell.cell_type === "markdown") renderMarkdown(joinSource(cell.source), warnings, "q3");
-  }
-  for (const b of bundles(nb)) {
-    if (b["text/markdown"]) renderMarkdown(joinSource(b["text/markdown"] as string), warnings);
-  }
-  assertEquals(warnings, [], "KaTeX");
+  assertEquals(katexWarnings(nb, "q3"), [], "KaTeX");
 });
 
 Deno.test(
@@ -127,7 +116,9 @@ Deno.test(
   { sanitizeResources: false, sanitizeOps: false },
   async () => {
     const nb = await readNotebook(NOTEBOOK);
-    const md = bundles(nb).map((b) => joinSource((b["text/markdown"] ?? "") as string)).join("\n");
+    const md = outputBundles(nb).map((b) => joinSource((b["text/markdown"] ?? "") as string)).join(
+      "\n",
+    );
     const runs = transcripts(md).filter((r) =>
       ["--top_k 5", "--beam_width 2"].some((f) => r.command.endsWith(f))
     );
