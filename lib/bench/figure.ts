@@ -91,12 +91,13 @@ export function rooflineFigure(result: RooflineResult): PlotlyFigure {
     data,
     layout: {
       title: {
-        text: `This machine's measured roofline (fp32; Question 1 MatMuls at L=${seqLen}, ` +
-          `D=${dModel}, n_H=${nHeads})`,
+        text: `This machine's measured roofline, fp32<br><sub>Question 1's MatMuls at ` +
+          `L = ${seqLen}, D = ${dModel}, n_H = ${nHeads}</sub>`,
       },
+      margin: { t: 90 },
       xaxis: { type: "log", title: { text: "arithmetic intensity (FLOPs per byte)" } },
       yaxis: { type: "log", title: { text: "GFLOP/s" } },
-      legend: { orientation: "h", y: -0.2 },
+      legend: { orientation: "h", y: -0.3 },
     },
   };
 }

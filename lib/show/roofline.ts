@@ -101,8 +101,9 @@ export function rooflineFigure(
     data.push({
       type: "scatter",
       mode: "lines",
-      name: `${roof.id ?? roof.name}: ${roof.peakFlopsPerS / 1e12} TFLOP/s, ` +
-        `${roof.bandwidthBytesPerS / 1e9} GB/s, ridge ${ridge.toFixed(1)}`,
+      // Four significant digits: datasheet roofs print as given, measured ones stay readable.
+      name: `${roof.id ?? roof.name}: ${+(roof.peakFlopsPerS / 1e12).toPrecision(4)} TFLOP/s, ` +
+        `${+(roof.bandwidthBytesPerS / 1e9).toPrecision(4)} GB/s, ridge ${ridge.toFixed(1)}`,
       x: [xMin, ridge, xMax],
       y: [xMin, ridge, xMax].map((x) => attainableFlopsPerS(x, roof) / 1e12),
       line: { color, width: 2 },
