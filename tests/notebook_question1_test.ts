@@ -5,6 +5,7 @@ import { PLOTLY_MIME } from "../lib/show/mod.ts";
 import { katexWarnings, outputBundles } from "./notebook_helpers.ts";
 
 const NOTEBOOK = new URL("../notebooks/question1.ipynb", import.meta.url).pathname;
+const BENCH_RESULTS = new URL("../data/bench/results.json", import.meta.url).pathname;
 
 function markdownOf(nb: Notebook): string {
   return outputBundles(nb).map((b) => joinSource((b["text/markdown"] ?? "") as string)).join("\n");
@@ -48,14 +49,22 @@ function checkAnswers(nb: Notebook, label: string): void {
   const figures = outputBundles(nb).filter((b) => b[PLOTLY_MIME]).map((b) =>
     b[PLOTLY_MIME] as Figure
   );
-  assertEquals(figures.length, 3, `${label}: Plotly figures`);
-  const [roofline, seqLen, batch] = figures;
+  assertEquals(figures.length, 4, `${label}: Plotly figures`);
+  const [roofline, measured, seqLen, batch] = figures;
   assertEquals([roofline.layout.xaxis.type, roofline.layout.yaxis.type], ["log", "log"]);
   const names = roofline.data.map((t) => t.name).join(" | ");
   for (const gpu of ["v100", "a100", "h100"]) assertStringIncludes(names, `decode on ${gpu}`);
   // The V100 roof bends at 125 TFLOP/s / 900 GB/s.
   const v100 = roofline.data[0];
   assert(Math.abs(v100.x[1] - 125e12 / 900e9) < 1e-9 && v100.y[1] === 125, "V100 ridge");
+  // This machine's roofline carries the timed MatMuls of the committed benchmark run.
+  const bench = JSON.parse(Deno.readTextFileSync(BENCH_RESULTS));
+  assertStringIncludes(measured.layout.title.text, "measured roofline");
+  const timed = measured.data.filter((t) => t.name?.endsWith("measured MatMuls"));
+  assertEquals(timed.length, bench.parts.roofline.backends.length, `${label}: backends`);
+  for (const [i, t] of timed.entries()) {
+    assertEquals(t.x.length, bench.parts.roofline.backends[i].ops.length, `${label}: ops`);
+  }
   assertStringIncludes(seqLen.layout.title.text, "sequence length");
   assertStringIncludes(batch.layout.title.text, "batch size");
 }
