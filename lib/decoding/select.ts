@@ -49,7 +49,9 @@ export function topIndices(values: ArrayLike<number>, k: number): number[] {
         [heap[c], heap[p]] = [heap[p], heap[c]];
         c = p;
       }
-    } else if (worse(heap[0], i)) {
+    } else if (values[i] > values[heap[0]]) {
+      // worse(heap[0], i) without the call: i comes after every kept index, so a tie keeps
+      // the kept one.
       heap[0] = i;
       siftDown(0);
     }

@@ -314,12 +314,17 @@ export class OnnxDecodeState implements DecodeState {
  * ```
  */
 export function logSoftmax(logits: Float32Array): Float32Array {
+  // Indexed loops: this runs on every row of every step, and iterators or callbacks over a
+  // typed array cost V8 several times as much.
+  const n = logits.length;
   let max = -Infinity;
-  for (const x of logits) if (x > max) max = x;
+  for (let i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
   let sum = 0;
-  for (const x of logits) sum += Math.exp(x - max);
+  for (let i = 0; i < n; i++) sum += Math.exp(logits[i] - max);
   const logZ = max + Math.log(sum);
-  return logits.map((x) => x - logZ);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = logits[i] - logZ;
+  return out;
 }
 
 // All sessions share one onnxruntime WebAssembly instance, initialised once, and its WebGPU
