@@ -155,6 +155,43 @@ function otherOp(
   return { phase, step, kind, label, computation, input, output };
 }
 
+/**
+ * The rows from `step` on that close attention and feed the FFN: merge the heads' Z_i
+ * (`headRows` rows each), project with W^O, then {@linkcode ffnOps}.
+ */
+function outputOps(
+  c: ModelConfig,
+  phase: Phase,
+  step: number,
+  headRows: string,
+  rowCount: number,
+): LayerOp[] {
+  const s = symbolsOf(c, phase);
+  return [
+    otherOp(
+      phase,
+      step,
+      "merge",
+      "Z = Merge(Z_1 … Z_nh)",
+      "Z = \\text{Merge}_{-1}([Z_1, Z_2 \\dots, Z_{n_h}])",
+      `Z_i \\in ${R(headRows, "H")}, i = 1, \\dots, n_h`,
+      `Z \\in ${R(s.rows, "D")}`,
+    ),
+    matmulOp(c, phase, {
+      step: step + 1,
+      label: "Out = Z·W^O",
+      computation: "\\text{Out} = ZW^O",
+      input: `Z \\in ${R(s.rows, "D")}, W^O \\in ${R("D", "D")}`,
+      output: `\\text{Out} \\in ${R(s.rows, "D")}`,
+      m: rowCount,
+      n: c.dModel,
+      k: c.dModel,
+      symbols: { m: s.rows, n: "D", k: "D" },
+    }),
+    ...ffnOps(c, phase, step + 2, rowCount),
+  ];
+}
+
 /** The FFN rows from `step` on: Out·W¹, relu, ·W² (or gate, up, SiLU⊙, down). */
 function ffnOps(c: ModelConfig, phase: Phase, step: number, rowCount: number): LayerOp[] {
   const s = symbolsOf(c, phase);
@@ -294,27 +331,7 @@ export function prefillOps(config: ModelConfig): LayerOp[] {
       symbols: { m: "L", n: "H", k: "L" },
       perHead: true,
     }),
-    otherOp(
-      "prefill",
-      9,
-      "merge",
-      "Z = Merge(Z_1 … Z_nh)",
-      "Z = \\text{Merge}_{-1}([Z_1, Z_2 \\dots, Z_{n_h}])",
-      `Z_i \\in ${R(s.rows, "H")}, i = 1, \\dots, n_h`,
-      `Z \\in ${R(s.rows, "D")}`,
-    ),
-    matmulOp(c, "prefill", {
-      step: 10,
-      label: "Out = Z·W^O",
-      computation: "\\text{Out} = ZW^O",
-      input: `Z \\in ${R(s.rows, "D")}, W^O \\in ${R("D", "D")}`,
-      output: `\\text{Out} \\in ${R(s.rows, "D")}`,
-      m: rows,
-      n: D,
-      k: D,
-      symbols: { m: s.rows, n: "D", k: "D" },
-    }),
-    ...ffnOps(c, "prefill", 11, rows),
+    ...outputOps(c, "prefill", 9, s.rows, rows),
   ];
 }
 
@@ -412,27 +429,7 @@ export function decodeOps(config: ModelConfig): LayerOp[] {
       symbols: { m: "1", n: "H", k: "(L+1)" },
       perHead: true,
     }),
-    otherOp(
-      "decode",
-      11,
-      "merge",
-      "Z = Merge(Z_1 … Z_nh)",
-      "Z = \\text{Merge}_{-1}([Z_1, Z_2 \\dots, Z_{n_h}])",
-      `Z_i \\in ${R("1", "H")}, i = 1, \\dots, n_h`,
-      `Z \\in ${R(s.rows, "D")}`,
-    ),
-    matmulOp(c, "decode", {
-      step: 12,
-      label: "Out = Z·W^O",
-      computation: "\\text{Out} = ZW^O",
-      input: `Z \\in ${R(s.rows, "D")}, W^O \\in ${R("D", "D")}`,
-      output: `\\text{Out} \\in ${R(s.rows, "D")}`,
-      m: rows,
-      n: D,
-      k: D,
-      symbols: { m: s.rows, n: "D", k: "D" },
-    }),
-    ...ffnOps(c, "decode", 13, rows),
+    ...outputOps(c, "decode", 11, "1", rows),
   ];
 }
 
