@@ -40,8 +40,11 @@ export interface DecodeFloor {
 
 /** The GPT-2 fields of `config.json` the byte count needs. */
 export interface Gpt2Geometry {
+  /** Transformer layers. */
   n_layer: number;
+  /** Model dimension D. */
   n_embd: number;
+  /** Vocabulary size V (rows of the tied LM head). */
   vocab_size: number;
 }
 

@@ -42,6 +42,7 @@ export interface ModelCall {
 
 /** The result of one generation. */
 export interface RunReply {
+  /** Tags the message in the worker protocol. */
   kind: "ran";
   /** Generated token ids (prompt excluded) of the best sequence. */
   tokens: number[];
