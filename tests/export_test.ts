@@ -8,6 +8,7 @@ import {
 } from "@std/assert";
 import { executeNotebook } from "../lib/notebook/execute.ts";
 import { exportPdf } from "../lib/notebook/pdf.ts";
+import { plotlyToSvg } from "../lib/notebook/plotly_svg.ts";
 import {
   extractMath,
   highlightTypeScript,
@@ -287,4 +288,16 @@ Deno.test("highlightTypeScript: text unchanged, tokens classified", async () => 
     "c:/* 7 */",
   ]);
   assertEquals(spans("x<y && z > 'it\\'s'"), ["s:'it\\'s'"]);
+});
+
+Deno.test("static SVGs: a redraw is byte-identical, and two figures never share an id", async () => {
+  const figures = [
+    { data: [{ type: "scatter", x: [1, 2], y: [3, 4] }], layout: { title: { text: "one" } } },
+    { data: [{ type: "bar", x: [1, 2], y: [4, 3] }], layout: { title: { text: "two" } } },
+  ];
+  const [first, again] = [await plotlyToSvg(figures), await plotlyToSvg(figures)];
+  assertEquals(again, first, "saved notebooks do not change when nothing did");
+  const ids = first.map((svg) => new Set([...svg.matchAll(/ id="([^"]+)"/g)].map((m) => m[1])));
+  assertGreaterOrEqual(ids[0].size, 3);
+  assertEquals([...ids[0]].filter((id) => ids[1].has(id)), [], "ids shared by both figures");
 });

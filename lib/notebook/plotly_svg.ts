@@ -76,7 +76,7 @@ export async function plotlyToSvg(
     const dom = await dumpDom(options.chrome ?? findChromium(), pathToFileURL(page).href, {
       virtualTimeBudgetMs: 30_000 + 2_000 * figures.length,
     });
-    return readSvgs(dom, figures.length);
+    return readSvgs(dom, figures.length).map((svg, i) => stableIds(svg, figures[i]));
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
@@ -132,6 +132,23 @@ function readSvgs(dom: string, count: number): string[] {
     throw new Error(`Plotly drew ${svgs.length} of ${count} figure(s)`);
   }
   return svgs;
+}
+
+/**
+ * Plotly names clip paths, defs and traces with random hex uids, so every re-run of an
+ * unchanged notebook would rewrite its saved SVGs. Renaming them after a hash of the figure
+ * and their order of appearance keeps re-runs byte-identical, while different figures inline
+ * in one page still get different ids (their `url(#…)` references must not collide).
+ */
+function stableIds(svg: string, figure: PlotlyJson): string {
+  let hash = 0x811c9dc5;
+  for (const ch of JSON.stringify(figure)) hash = Math.imul(hash ^ ch.charCodeAt(0), 0x01000193);
+  const stem = (hash >>> 0).toString(16).padStart(8, "0");
+  const names = new Map<string, string>();
+  return svg.replace(/(clip|defs-|topdefs-|legend|trace)([0-9a-f]{6})/g, (_, prefix, uid) => {
+    if (!names.has(uid)) names.set(uid, `${stem}${names.size.toString(16)}`);
+    return prefix + names.get(uid);
+  });
 }
 
 function unescape(html: string): string {
