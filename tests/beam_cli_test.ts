@@ -6,19 +6,11 @@
  * @module
  */
 import { assert, assertAlmostEquals, assertEquals, assertStringIncludes } from "@std/assert";
+import { runScript, type ScriptRun } from "./run_script.ts";
 
 const CLI = new URL("../lib/cli/beam.ts", import.meta.url).pathname;
 
-async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const run = (...args: string[]): Promise<ScriptRun> => runScript(CLI, args);
 
 Deno.test("beam --json: the homework answer (width 2) and the missed optimum", async () => {
   const r = await run("--json");

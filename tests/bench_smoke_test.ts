@@ -6,6 +6,7 @@ import { parseBenchFlags } from "../bench/main.ts";
 import type { BeamsResult } from "../lib/bench/beams.ts";
 import type { ContenderDecode, DecodeResult } from "../lib/bench/decode.ts";
 import type { RooflineResult } from "../lib/bench/roofline.ts";
+import { runScript, type ScriptRun } from "./run_script.ts";
 
 interface Results {
   schema: number;
@@ -16,19 +17,7 @@ interface Results {
 const MODEL = "data/models/brown-gpt2";
 const opts = { sanitizeResources: false, sanitizeOps: false };
 
-async function bench(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "bench/main.ts", ...args],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
+const bench = (args: string[]): Promise<ScriptRun> => runScript("bench/main.ts", args);
 
 Deno.test("flags: defaults, --quick, --only, and bad values named", () => {
   const d = parseBenchFlags([]);

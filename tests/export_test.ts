@@ -16,6 +16,7 @@ import {
   renderMarkdown,
 } from "../lib/notebook/html.ts";
 import { joinSource, type Notebook, parseNotebook } from "../lib/notebook/nbformat.ts";
+import { runScript, type ScriptRun } from "./run_script.ts";
 
 const FIXTURES = new URL("./fixtures/notebooks/", import.meta.url).pathname;
 const REPORT = new URL("../lib/cli/report.ts", import.meta.url).pathname;
@@ -38,17 +39,8 @@ async function report(...args: string[]) {
   return await reportIn(Deno.cwd(), ...args);
 }
 
-async function reportIn(cwd: string, ...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", REPORT, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const reportIn = (cwd: string, ...args: string[]): Promise<ScriptRun> =>
+  runScript(REPORT, args, cwd);
 
 /** Math the fixture writes in TeX; each must come out as the glyph TeX defines for it. */
 const TEX_GLYPHS: Record<string, string> = {

@@ -1,17 +1,9 @@
 import { assert, assertAlmostEquals, assertEquals, assertStringIncludes } from "@std/assert";
+import { runScript, type ScriptRun } from "./run_script.ts";
 
 const CLI = new URL("../lib/cli/intensity.ts", import.meta.url).pathname;
 
-async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const run = (...args: string[]): Promise<ScriptRun> => runScript(CLI, args);
 
 interface JsonOp {
   step: number;

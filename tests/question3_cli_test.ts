@@ -1,18 +1,10 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { loadTokenizer } from "../lib/onnx/tokenizer.ts";
+import { runScript, type ScriptRun } from "./run_script.ts";
 
 const MODEL = "data/models/brown-gpt2";
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "lib/cli/question3.ts", ...args],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
+const cli = (args: string[]): Promise<ScriptRun> => runScript("lib/cli/question3.ts", args);
 
 const BAD_FLAGS: [string[], string, RegExp][] = [
   [["--top_p", "0"], "--top_p", /\(0, 1\]/],

@@ -10,19 +10,14 @@ import {
   assertMatch,
   assertNotMatch,
 } from "@std/assert";
+import { runScript } from "./run_script.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
 async function exportAll(): Promise<Record<string, string>> {
   const out = await Deno.makeTempDir({ prefix: "report-pdfs-" });
-  const run = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "lib/cli/report.ts", "--no-execute", "--out", out],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert(run.success, new TextDecoder().decode(run.stderr));
+  const run = await runScript("lib/cli/report.ts", ["--no-execute", "--out", out], ROOT);
+  assertEquals(run.code, 0, run.stderr);
   const texts: Record<string, string> = {};
   for (const q of ["question1", "question2", "question3"]) {
     const pdf = `${out}/${q}.pdf`;
