@@ -18,20 +18,20 @@
  * @module
  */
 import { webGpuAdapter } from "../lib/onnx/backend.ts";
-import { rooflineFigure } from "../lib/bench/figure.ts";
-import {
-  fmtRate,
-  hardwareEntries,
-  measureRoofline,
-  type OrtBackend,
-  ROOFLINE_BUDGETS,
-  type RooflineResult,
-} from "../lib/bench/roofline.ts";
-import { machineInfo, readJsonObject, writeJsonAtomic } from "../lib/bench/results.ts";
-import { type DecodeResult, measureDecode } from "../lib/bench/decode.ts";
-import { type BeamsResult, measureBeams } from "../lib/bench/beams.ts";
-import type { ContenderId } from "../lib/bench/protocol.ts";
-import { type DecodeFloor, decodeFloor } from "../lib/bench/floor.ts";
+import { measuredRooflineFigure } from "../lib/show/roofline.ts";
+import { fmtRate, hardwareEntries, measureRoofline, ROOFLINE_BUDGETS } from "./roofline.ts";
+import { machineInfo, readJsonObject, writeJsonAtomic } from "./results_io.ts";
+import { measureDecode } from "./decode.ts";
+import { measureBeams } from "./beams.ts";
+import { decodeFloor } from "./floor.ts";
+import type {
+  BeamsResult,
+  ContenderId,
+  DecodeFloor,
+  DecodeResult,
+  OrtBackend,
+  RooflineResult,
+} from "../lib/bench/results.ts";
 import { loadTokenizer } from "../lib/onnx/tokenizer.ts";
 
 /** The parts of the benchmark, in the order they run. */
@@ -355,7 +355,7 @@ async function main(args: string[]): Promise<void> {
   if (flags.parts.includes("roofline")) {
     const roofline = await runRoofline(flags);
     parts.roofline = { quick: flags.quick, loadAverage: machine.loadAverage, ...roofline };
-    await writeJsonAtomic(`${flags.outDir}/roofline-figure.json`, rooflineFigure(roofline));
+    await writeJsonAtomic(`${flags.outDir}/roofline-figure.json`, measuredRooflineFigure(roofline));
     if (flags.hardwarePath) {
       await writeJsonAtomic(
         flags.hardwarePath,

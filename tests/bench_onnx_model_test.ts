@@ -2,9 +2,9 @@
 // naive JavaScript matrix product; the cost model of the timed shapes against hand counts.
 import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import * as ort from "onnxruntime-web/webgpu";
-import { addChainModel, matmulChainModel, seededUniform } from "../lib/bench/onnx_model.ts";
-import { layerMatmuls, matmulFlopsBytes, QUESTION1_LAYER } from "../lib/bench/roofline.ts";
-import { gpt2DecodeBytes } from "../lib/bench/floor.ts";
+import { addChainModel, matmulChainModel, seededUniform } from "../bench/onnx_model.ts";
+import { layerMatmuls, matmulFlopsBytes, QUESTION1_LAYER } from "../bench/roofline.ts";
+import { gpt2DecodeBytes } from "../bench/floor.ts";
 
 ort.env.wasm.numThreads = 1;
 const opts = { sanitizeResources: false, sanitizeOps: false };

@@ -30,7 +30,7 @@ import {
 } from "../lib/intensity/mod.ts";
 import { derivationLatex, handoutTable, layerTimeTable } from "../lib/show/intensity.ts";
 import { JUPYTER_DISPLAY } from "../lib/show/mod.ts";
-import { intensitySweepFigure, rooflineFigure } from "../lib/show/roofline.ts";
+import { intensitySweepFigure, layerRooflineFigure } from "../lib/show/roofline.ts";
 
 const step = (ops: LayerOp[], n: number): LayerOp => {
   const op = ops.find((o) => o.step === n);
@@ -417,7 +417,7 @@ Deno.test("roofline figure: roofs bend at the ridge, operations sit on min(P, IÂ
   const c = modelConfig();
   const v100 = hardwareRoof(loadHardware().v100, "fp16");
   const h100 = hardwareRoof(loadHardware().h100, "fp16");
-  const fig = rooflineFigure(
+  const fig = layerRooflineFigure(
     [{ name: "prefill", ops: prefillOps(c) }, { name: "decode", ops: decodeOps(c) }],
     [v100, h100],
   );

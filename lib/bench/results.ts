@@ -1,17 +1,25 @@
 /**
- * The benchmark's JSON results (`data/bench/results.json`): one object per part that ran, each
- * with its own measurement time, plus a description of the machine. Files are written beside
- * their target and renamed into place, so a reader never sees a partial file.
+ * The schema of the benchmark's results (`data/bench/results.json`, written by
+ * `deno task bench`) and the reader the notebooks use. The harness that measures them lives in
+ * `bench/`; this module only describes and reads what it wrote, and never imports it.
+ *
+ * A part measured with `--quick` (smaller shapes, fewer tokens) carries `quick: true`; the
+ * reader refuses such a part unless asked, so a smoke run can never pass for a measurement.
  *
  * @example
  * ```ts
- * import { writeJsonAtomic } from "./results.ts";
- * await writeJsonAtomic(await Deno.makeTempFile({ suffix: ".json" }), { ok: true });
+ * import { assert } from "@std/assert";
+ * import { readBenchResults } from "./results.ts";
+ * const results = await readBenchResults();
+ * assert(results.parts.decode === undefined || results.parts.decode.contenders.length > 0);
  * ```
  * @module
  */
-import * as ort from "onnxruntime-web/webgpu";
-import { webGpuAdapter } from "../onnx/backend.ts";
+import type { Roof } from "../intensity/roofline.ts";
+import type { Summary } from "./stats.ts";
+
+/** The committed results file. */
+export const BENCH_RESULTS_FILE: URL = new URL("../../data/bench/results.json", import.meta.url);
 
 /** The machine a run happened on. */
 export interface MachineInfo {
@@ -31,81 +39,331 @@ export interface MachineInfo {
   note: string;
 }
 
-/**
- * Describes this machine.
- * @example
- * ```ts
- * (await machineInfo()).cores >= 1;
- * ```
- */
-export async function machineInfo(): Promise<MachineInfo> {
-  let cpu = "unknown CPU";
-  try {
-    const text = await Deno.readTextFile("/proc/cpuinfo");
-    cpu = /^model name\s*:\s*(.+)$/m.exec(text)?.[1]?.trim() ?? cpu;
-  } catch {
-    // Not Linux: the CPU model is only informative.
-  }
-  const adapter = await webGpuAdapter();
-  return {
-    cpu,
-    cores: navigator.hardwareConcurrency,
-    deno: Deno.version.deno,
-    onnxruntimeWeb: ort.env.versions.web ?? "unknown",
-    webgpuAdapter: adapter
-      ? `${adapter.description || adapter.vendor}${adapter.isFallback ? " (fallback)" : ""}`
-      : null,
-    loadAverage: Deno.loadavg().map((x) => Math.round(x * 100) / 100),
-    note: "shared machine: other engineers' jobs may run at the same time; ratios are " +
-      "measured side by side in one run, absolute figures are this machine's",
+/** Every contender the worker can run. */
+export const CONTENDERS = [
+  "ours-wasm",
+  "ours-webgpu",
+  "transformers.js-node",
+  "transformers.js-node-1thread",
+  "transformers.js-web-wasm",
+] as const;
+
+/** One contender. */
+export type ContenderId = typeof CONTENDERS[number];
+/** Bytes and calls moved between CPU and GPU. */
+export interface GpuTrafficCounts {
+  /** Bytes mapped for reading (GPU → CPU). */
+  readbackBytes: number;
+  /** Number of read mappings. */
+  readbacks: number;
+  /** Bytes written by `queue.writeBuffer` or mapped for writing (CPU → GPU). */
+  uploadBytes: number;
+  /** Number of uploads. */
+  uploads: number;
+}
+/** Shape of a (batched) matrix product `[batch, m, k] · [batch, k, n]`. */
+export interface BatchedMatmulShape {
+  /** Independent products computed together (attention heads); 1 for a projection. */
+  batch: number;
+  /** Rows of the left operand (tokens). */
+  m: number;
+  /** Shared (reduced) dimension. */
+  k: number;
+  /** Columns of the right operand. */
+  n: number;
+}
+/** A backend of onnxruntime-web this module times. */
+export type OrtBackend = "wasm" | "webgpu";
+
+/** A bandwidth figure: per-repetition GB/s (1e9 bytes per second). */
+export interface BandwidthMeasurement {
+  /** What was timed, in words. */
+  method: string;
+  /** Bytes counted per timed operation (reads + writes). */
+  bytesPerOp: number;
+  /** GB/s over the repetitions. */
+  gbPerS: Summary;
+}
+
+/** Per-link seconds of a chain, measured by slope. */
+export interface SlopeTiming {
+  /** Chain depths timed. */
+  depths: [number, number];
+  /** Seconds per link, one sample per repetition: `(t2 − t1) / (d2 − d1)`. */
+  samples: number[];
+  /** Summary of `samples`. */
+  secondsPerLink: Summary;
+}
+
+/** A timed MatMul shape with its analytical cost. */
+export interface MatmulMeasurement {
+  /** Short label, e.g. "prefill x·W^Q". */
+  label: string;
+  /** The shape timed (`batch` independent `m×k · k×n` products). */
+  shape: BatchedMatmulShape;
+  /** 2·batch·m·k·n. */
+  flops: number;
+  /** float32 bytes: 4·batch·(m·k + k·n + m·n), each operand moved once. */
+  bytes: number;
+  /** flops / bytes. */
+  intensity: number;
+  /** Measured FLOP/s over the repetitions (in GFLOP/s). */
+  gflopsPerS: Summary;
+  /** The slope timing behind it. */
+  slope: SlopeTiming;
+}
+
+/** The layer of Question 1, scaled: sequence length, model width, heads, head width. */
+export interface LayerShape {
+  /** Prompt length L. */
+  seqLen: number;
+  /** Model dimension D. */
+  dModel: number;
+  /** Number of heads n_H. */
+  nHeads: number;
+}
+
+/** The roofline of one backend, measured. */
+export interface BackendRoofline {
+  /** The backend. */
+  backend: OrtBackend;
+  /** Streaming bandwidth seen by the runtime. */
+  bandwidth: BandwidthMeasurement;
+  /** FLOP/s of a large square MatMul, taken as the compute roof. */
+  peak: MatmulMeasurement;
+  /** The layer's MatMuls, timed. */
+  ops: MatmulMeasurement[];
+  /** MatMuls whose time did not rise above the timing noise even with the longest chain. */
+  skipped: { label: string; reason: string }[];
+}
+
+/** What the roofline part measures. */
+export interface RooflineResult {
+  /** ISO time of the measurement. */
+  measuredAt: string;
+  /** Repetitions per figure. */
+  reps: number;
+  /** The (scaled) layer whose MatMuls were timed. */
+  layer: LayerShape;
+  /** Plain JavaScript copy bandwidth (the CPU's memory system without any runtime). */
+  jsCopy: BandwidthMeasurement;
+  /** Per backend that could run. */
+  backends: BackendRoofline[];
+}
+/** One contender's figures. */
+export interface ContenderDecode {
+  /** Which contender. */
+  id: ContenderId;
+  /** Library, runtime and backend, as the contender describes itself. */
+  description: string;
+  /** Prompt tokens per second of the prefill (prompt tokens / t₁). */
+  prefillTokensPerS: Summary;
+  /** Generated tokens per second of the decode steps ((N − 1) / (t_N − t₁)). */
+  decodeTokensPerS: Summary;
+  /** Milliseconds to the first token, t₁. */
+  prefillMs: Summary;
+  /** Milliseconds of the whole N-token call. */
+  generateMs: Summary;
+  /** The N generated tokens (from the last repetition). */
+  tokens: number[];
+  /** Whether every repetition produced the same tokens. */
+  stableTokens: boolean;
+  /** Session runs during the N-token generation: prefill + decode calls. */
+  modelCalls: number;
+  /**
+   * WebGPU only: bytes moved per decode token (traffic after t₁ ÷ (N − 1)), and
+   * `kvReadbackBytesPerToken` = readback beyond the logits (0 when the cache stays on the GPU).
+   */
+  gpuPerToken?: {
+    readbackBytes: number;
+    readbacks: number;
+    uploadBytes: number;
+    uploads: number;
+    logitsBytes: number;
+    kvReadbackBytesPerToken: number;
+  };
+}
+
+/** One ratio of decode speeds, ours over theirs. */
+export interface DecodeComparison {
+  /** The numerator contender (this workspace). */
+  ours: ContenderId;
+  /** The denominator contender. */
+  theirs: ContenderId;
+  /** What the comparison shows. */
+  what: string;
+  /** median decode tokens/s of `ours` ÷ median decode tokens/s of `theirs`. */
+  ratio: number;
+  /** Per-repetition ratios (both measured in the same repetition). */
+  perRep: Summary;
+  /** Same for prefill tokens/s. */
+  prefillRatio: number;
+  /** Whether both generated identical tokens. */
+  identicalTokens: boolean;
+}
+
+/** What the decode part measures. */
+export interface DecodeResult {
+  /** ISO time of the measurement. */
+  measuredAt: string;
+  /** Model folder. */
+  model: string;
+  /** Prompt token ids. */
+  promptIds: number[];
+  /** New tokens per generation (N). */
+  newTokens: number;
+  /** Repetitions. */
+  reps: number;
+  /** Per contender. */
+  contenders: ContenderDecode[];
+  /** Ours over theirs. */
+  comparisons: DecodeComparison[];
+  /** Whether all contenders generated the same tokens. */
+  identicalTokens: boolean;
+  /** Contenders that could not start here, with the first line of their error. */
+  skipped: { id: ContenderId; reason: string }[];
+}
+/** Figures for one beam width. */
+export interface BeamWidthCost {
+  /** Number of beams (1 = greedy). */
+  width: number;
+  /** Milliseconds per generated token in the decode steps. */
+  msPerToken: Summary;
+  /** msPerToken ÷ greedy's, per repetition (both measured in the same repetition). */
+  relativeToGreedy: Summary;
+  /** Milliseconds of the whole N-token generation (prefill included). */
+  generateMs: Summary;
+  /** Session runs per decode step: 1 when all beams go in one batch. */
+  callsPerStep: number;
+  /** Rows (beams) in each decode call. */
+  rowsPerCall: number[];
+  /** Milliseconds per decode step inside the session's `run` (the rest is the loop around it). */
+  sessionMsPerToken: Summary;
+  /** WebGPU only: bytes read back to the CPU per decode step (the logits of every row). */
+  readbackBytesPerStep?: number;
+}
+
+/** What the beams part measures. */
+export interface BeamsResult {
+  /** ISO time of the measurement. */
+  measuredAt: string;
+  /** The contender that ran. */
+  contender: ContenderId;
+  /** Its description. */
+  description: string;
+  /** New tokens per generation (N). */
+  newTokens: number;
+  /** Repetitions. */
+  reps: number;
+  /** Per width, greedy first. */
+  widths: BeamWidthCost[];
+}
+/** The floor against the measured decode speed. */
+export interface DecodeFloor {
+  /** Weight bytes read per generated token. */
+  weightBytes: number;
+  /** KV-cache bytes read per token, at the mean past length of the timed steps. */
+  kvCacheBytes: number;
+  /** Bandwidth used, GB/s. */
+  gbPerS: number;
+  /** Which measurement the bandwidth is. */
+  bandwidthSource: string;
+  /** (weightBytes + kvCacheBytes) ÷ bandwidth, milliseconds. */
+  floorMsPerToken: number;
+  /** ours-wasm's median decode milliseconds per token. */
+  measuredMsPerToken: number;
+  /** measured ÷ floor. */
+  timesAboveFloor: number;
+}
+
+/** What every part carries besides its measurement. */
+export interface PartMeta {
+  /** Measured with `--quick`: a smoke run, not a measurement to quote. */
+  quick: boolean;
+  /** 1, 5 and 15-minute load averages when the part started. */
+  loadAverage: number[];
+}
+
+/** The decode part: the comparison and the memory floor (null before a roofline exists). */
+export type DecodePart = PartMeta & DecodeResult & { floor: DecodeFloor | null };
+
+/** The beams part: one sweep of widths per backend. */
+export type BeamsPart = PartMeta & { runs: BeamsResult[] };
+
+/** The whole results file. */
+export interface BenchResults {
+  /** Schema version, 1. */
+  schema: 1;
+  /** The machine of the latest run. */
+  machine: MachineInfo;
+  /** Each part that has run, from its latest run. */
+  parts: {
+    roofline?: PartMeta & RooflineResult;
+    decode?: DecodePart;
+    beams?: BeamsPart;
   };
 }
 
 /**
- * Writes `value` as indented JSON to `path` via a temporary file in the same folder and a
- * rename, creating the folder when missing.
+ * Reads a results file; throws naming the file when it is missing, is not schema 1, or holds a
+ * `--quick` part (unless `allowQuick`).
  * @example
  * ```ts
- * await writeJsonAtomic(await Deno.makeTempFile({ suffix: ".json" }), [1, 2]);
+ * import { assertEquals } from "@std/assert";
+ * assertEquals((await readBenchResults()).schema, 1);
  * ```
  */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const slash = path.lastIndexOf("/");
-  const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
-  await Deno.mkdir(dir, { recursive: true });
-  const tmp = await Deno.makeTempFile({ dir, prefix: ".tmp-", suffix: ".json" });
-  try {
-    await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
-    // Temporary files are private (0600); results are ordinary readable data files.
-    await Deno.chmod(tmp, 0o644);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
+export async function readBenchResults(
+  file: URL | string = BENCH_RESULTS_FILE,
+  options: { allowQuick?: boolean } = {},
+): Promise<BenchResults> {
+  const name = file instanceof URL ? decodeURIComponent(file.pathname) : file;
+  const value = JSON.parse(await Deno.readTextFile(file));
+  if (value?.schema !== 1 || typeof value.parts !== "object") {
+    throw new TypeError(`${name} is not a benchmark results file (schema 1)`);
   }
+  const results = value as BenchResults;
+  if (!options.allowQuick) {
+    for (const [part, data] of Object.entries(results.parts)) {
+      if (data?.quick) {
+        throw new TypeError(
+          `${name}: part ${part} comes from a --quick smoke run; rerun deno task bench without --quick`,
+        );
+      }
+    }
+  }
+  return results;
 }
 
 /**
- * Reads a JSON object file, or returns `undefined` when it does not exist; a file that exists
- * but is not a JSON object is an error naming it.
+ * The compute roof of a measured backend: the best median of the peak MatMul and every timed
+ * layer MatMul, in GFLOP/s.
  * @example
  * ```ts
- * await readJsonObject("does/not/exist.json"); // undefined
+ * import { assertEquals } from "@std/assert";
+ * const s = (median: number) => ({ n: 1, median, min: median, max: median, q1: median, q3: median, relativeIqr: 0 });
+ * const op = (g: number) => ({ gflopsPerS: s(g) }) as MatmulMeasurement;
+ * assertEquals(peakGflopsPerS({ peak: op(5), ops: [op(7), op(2)] } as BackendRoofline), 7);
  * ```
  */
-export async function readJsonObject(
-  path: string,
-): Promise<Record<string, unknown> | undefined> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
-  const value = JSON.parse(text);
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new TypeError(`${path} must hold a JSON object`);
-  }
-  return value;
+export function peakGflopsPerS(r: BackendRoofline): number {
+  return Math.max(r.peak.gflopsPerS.median, ...r.ops.map((o) => o.gflopsPerS.median));
+}
+
+/**
+ * The measured roof of one backend, in the roofline module's terms.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * const s = (median: number) => ({ n: 1, median, min: median, max: median, q1: median, q3: median, relativeIqr: 0 });
+ * const r = { backend: "wasm", bandwidth: { gbPerS: s(10) }, peak: { gflopsPerS: s(20) }, ops: [] };
+ * assertEquals(measuredRoof(r as unknown as BackendRoofline).bandwidthBytesPerS, 10e9);
+ * ```
+ */
+export function measuredRoof(r: BackendRoofline): Roof {
+  return {
+    name: `${r.backend} (measured)`,
+    peakFlopsPerS: peakGflopsPerS(r) * 1e9,
+    bandwidthBytesPerS: r.bandwidth.gbPerS.median * 1e9,
+  };
 }

@@ -38,6 +38,22 @@ export interface Hardware {
   readonly measured: boolean;
 }
 
+/** One entry of a hardware data file, as written (the id is its key). */
+export interface HardwareEntry {
+  /** Human-readable name. */
+  name: string;
+  /** Peak FLOP/s per element type. */
+  peakFlopsPerS: Partial<Record<Dtype, number>>;
+  /** Off-chip memory bandwidth, GB/s. */
+  memoryGbPerS: number;
+  /** On-chip L2 bandwidth, GB/s, when known. */
+  l2GbPerS?: number;
+  /** Where the numbers come from. */
+  source: string;
+  /** ISO time of a measurement, for measured entries. */
+  measuredAt?: string;
+}
+
 /**
  * The presets' data file.
  * @example

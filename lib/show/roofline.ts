@@ -24,6 +24,7 @@ import {
   type Roof,
 } from "../intensity/mod.ts";
 import { type Displayable, plot, type PlotlyFigure } from "./mod.ts";
+import { measuredRoof, type RooflineResult } from "../bench/results.ts";
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
 const SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "star"];
@@ -74,75 +75,241 @@ function clusterLabels(points: { intensity: number; ops: LayerOp[] }[]): string[
   return labels;
 }
 
+/** One roof line of a {@linkcode rooflineFigure}. */
+export interface RoofLine {
+  /** The processor. */
+  readonly roof: Roof;
+  /** Legend text. */
+  readonly name: string;
+  /** Line colour. */
+  readonly color: string;
+  /** The point sets drawn right after this roof (in the legend's order). */
+  readonly points: readonly RooflinePoints[];
+}
+
+/** A set of points of a {@linkcode rooflineFigure}, at their intensity. */
+export interface RooflinePoints {
+  /** Legend text. */
+  readonly name: string;
+  /** Intensities, FLOP/byte. */
+  readonly intensity: readonly number[];
+  /** FLOP/s of each point. */
+  readonly flopsPerS: readonly number[];
+  /** Text beside each point ("" for none). */
+  readonly text?: readonly string[];
+  /** Where each text sits (Plotly `textposition`). */
+  readonly textPosition?: readonly string[];
+  /** Hover text of each point. */
+  readonly hover?: readonly string[];
+  /** Marker colour and symbol. */
+  readonly color: string;
+  /** Plotly marker symbol. */
+  readonly symbol: string;
+  /** Error bars below and above each point, in FLOP/s. */
+  readonly error?: { readonly minus: readonly number[]; readonly plus: readonly number[] };
+}
+
+/** Everything {@linkcode rooflineFigure} draws. */
+export interface RooflineSpec {
+  /** Roofs, drawn as min(P, I·W), each followed by its points. */
+  readonly roofs: readonly RoofLine[];
+  /** The y axis unit: FLOP/s are divided by 10⁹ or 10¹². */
+  readonly unit: "GFLOP/s" | "TFLOP/s";
+  /** Title (may hold `<br><sub>…</sub>`). */
+  readonly title: string;
+  /** The y axis title (default `Attainable <unit>`). */
+  readonly yTitle?: string;
+  /** Extra layout (size, margins, legend). */
+  readonly layout?: Record<string, unknown>;
+}
+
 /**
- * The roofline figure: each roof as min(P, I·W) in TFLOP/s on log-log axes, and each series'
- * matrix multiplications (all heads together) at their intensity on every roof.
+ * The one roofline figure builder: each roof as min(P, I·W) on log-log axes spanning the
+ * points and the ridges, each followed by its point sets.
  * @example
  * ```ts
- * import { modelConfig, prefillOps } from "../intensity/mod.ts";
+ * import { assertEquals } from "@std/assert";
  * const v100 = { name: "V100", peakFlopsPerS: 125e12, bandwidthBytesPerS: 900e9 };
- * rooflineFigure([{ name: "prefill", ops: prefillOps(modelConfig()) }], [v100]).data.length; // 2
+ * const f = rooflineFigure({
+ *   roofs: [{ roof: v100, name: "V100", color: "#000", points: [
+ *     { name: "op", intensity: [1], flopsPerS: [0.9e12], color: "#000", symbol: "circle" },
+ *   ] }],
+ *   unit: "TFLOP/s", title: "t",
+ * });
+ * assertEquals(f.data.length, 2);
+ * assertEquals((f.data[0] as { y: number[] }).y[1], 125); // the ridge sits on the peak
  * ```
  */
-export function rooflineFigure(
+export function rooflineFigure(spec: RooflineSpec): PlotlyFigure {
+  if (spec.roofs.length === 0) throw new RangeError("a roofline needs at least one roof");
+  const scale = spec.unit === "TFLOP/s" ? 1e12 : 1e9;
+  const intensities = spec.roofs.flatMap((r) => r.points.flatMap((p) => p.intensity));
+  const ridges = spec.roofs.map((r) => ridgeIntensity(r.roof));
+  const xMin = Math.min(0.25, ...intensities.map((x) => x / 2));
+  const xMax = Math.max(...ridges.map((r) => r * 8), ...intensities.map((x) => x * 2));
+  const data: Record<string, unknown>[] = [];
+  for (const [i, r] of spec.roofs.entries()) {
+    data.push({
+      type: "scatter",
+      mode: "lines",
+      name: r.name,
+      x: [xMin, ridges[i], xMax],
+      y: [xMin, ridges[i], xMax].map((x) => attainableFlopsPerS(x, r.roof) / scale),
+      line: { color: r.color, width: 2 },
+      hovertemplate: `I = %{x:.3g} FLOP/B<br>%{y:.3g} ${spec.unit}<extra></extra>`,
+    });
+    for (const p of r.points) data.push(pointsTrace(p, scale));
+  }
+  return {
+    data,
+    layout: {
+      title: { text: spec.title },
+      xaxis: { type: "log", title: { text: "Arithmetic intensity (FLOP/byte)" } },
+      yaxis: { type: "log", title: { text: spec.yTitle ?? `Attainable ${spec.unit}` } },
+      ...spec.layout,
+    },
+  };
+}
+
+function pointsTrace(p: RooflinePoints, scale: number): Record<string, unknown> {
+  return {
+    type: "scatter",
+    mode: p.text ? "markers+text" : "markers",
+    name: p.name,
+    x: p.intensity,
+    y: p.flopsPerS.map((f) => f / scale),
+    ...(p.text ? { text: p.text, textfont: { size: 10, color: p.color } } : {}),
+    ...(p.textPosition ? { textposition: p.textPosition } : {}),
+    ...(p.hover ? { hovertext: p.hover, hoverinfo: "text" } : {}),
+    ...(p.error
+      ? {
+        error_y: {
+          type: "data",
+          symmetric: false,
+          array: p.error.plus.map((e) => e / scale),
+          arrayminus: p.error.minus.map((e) => e / scale),
+        },
+      }
+      : {}),
+    marker: { color: p.color, symbol: p.symbol, size: 9, line: { width: 1 } },
+  };
+}
+
+/**
+ * A layer's roofline: each roof in TFLOP/s, and each series' matrix multiplications (all heads
+ * together) at their intensity on every roof, labelled with their step numbers.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { modelConfig, prefillOps } from "../intensity/mod.ts";
+ * const v100 = { name: "V100", peakFlopsPerS: 125e12, bandwidthBytesPerS: 900e9 };
+ * assertEquals(layerRooflineFigure([{ name: "prefill", ops: prefillOps(modelConfig()) }], [v100]).data.length, 2);
+ * ```
+ */
+export function layerRooflineFigure(
   series: readonly OpSeries[],
   roofs: readonly Roof[],
   options: RooflineOptions = {},
 ): PlotlyFigure {
-  if (roofs.length === 0) throw new RangeError("a roofline needs at least one roof");
-  const intensities = series.flatMap((s) => pointsOf(s.ops).map((p) => p.intensity));
-  const ridges = roofs.map(ridgeIntensity);
-  const xMin = Math.min(0.25, ...intensities.map((x) => x / 2));
-  const xMax = Math.max(...ridges.map((r) => r * 8), ...intensities.map((x) => x * 2));
-  const data: Record<string, unknown>[] = [];
-  roofs.forEach((roof, r) => {
-    const color = COLORS[r % COLORS.length];
-    const ridge = ridges[r];
-    data.push({
-      type: "scatter",
-      mode: "lines",
-      // Four significant digits: datasheet roofs print as given, measured ones stay readable.
-      name: `${roof.id ?? roof.name}: ${+(roof.peakFlopsPerS / 1e12).toPrecision(4)} TFLOP/s, ` +
-        `${+(roof.bandwidthBytesPerS / 1e9).toPrecision(4)} GB/s, ridge ${ridge.toFixed(1)}`,
-      x: [xMin, ridge, xMax],
-      y: [xMin, ridge, xMax].map((x) => attainableFlopsPerS(x, roof) / 1e12),
-      line: { color, width: 2 },
-      hovertemplate: "I = %{x:.3g} FLOP/B<br>%{y:.3g} TFLOP/s<extra></extra>",
-    });
-    series.forEach((s, i) => {
-      const points = pointsOf(s.ops).sort((a, b) => a.intensity - b.intensity);
-      const labels = r === 0 ? clusterLabels(points) : points.map(() => "");
-      data.push({
-        type: "scatter",
-        mode: "markers+text",
+  const lines: RoofLine[] = roofs.map((roof, r) => ({
+    roof,
+    color: COLORS[r % COLORS.length],
+    // Four significant digits: datasheet roofs print as given, measured ones stay readable.
+    name: `${roof.id ?? roof.name}: ${+(roof.peakFlopsPerS / 1e12).toPrecision(4)} TFLOP/s, ` +
+      `${+(roof.bandwidthBytesPerS / 1e9).toPrecision(4)} GB/s, ridge ${
+        ridgeIntensity(roof).toFixed(1)
+      }`,
+    points: series.map((s, i) => {
+      const sorted = pointsOf(s.ops).sort((a, b) => a.intensity - b.intensity);
+      return {
         name: `${s.name} on ${roof.id ?? roof.name}`,
-        x: points.map((p) => p.intensity),
-        y: points.map((p) => attainableFlopsPerS(p.intensity, roof) / 1e12),
-        text: labels,
-        textposition: points.map((_, j) => (i + j) % 2 === 0 ? "top center" : "bottom center"),
-        textfont: { size: 10, color },
-        hovertext: points.map((p) =>
+        intensity: sorted.map((p) => p.intensity),
+        flopsPerS: sorted.map((p) => attainableFlopsPerS(p.intensity, roof)),
+        text: r === 0 ? clusterLabels(sorted) : sorted.map(() => ""),
+        textPosition: sorted.map((_, j) => (i + j) % 2 === 0 ? "top center" : "bottom center"),
+        hover: sorted.map((p) =>
           `${s.name} on ${roof.name}<br>` +
           p.ops.map((op) => `${op.step}: ${op.label}`).join("<br>") +
           `<br>I = ${p.intensity.toPrecision(6)} FLOP/B`
         ),
-        hoverinfo: "text",
-        marker: { color, symbol: SYMBOLS[i % SYMBOLS.length], size: 9, line: { width: 1 } },
-      });
-    });
-  });
-  return {
-    data,
+        color: COLORS[r % COLORS.length],
+        symbol: SYMBOLS[i % SYMBOLS.length],
+      };
+    }),
+  }));
+  return rooflineFigure({
+    roofs: lines,
+    unit: "TFLOP/s",
+    title: options.title ?? "Roofline",
     layout: {
-      title: { text: options.title ?? "Roofline" },
-      xaxis: { type: "log", title: { text: "Arithmetic intensity (FLOP/byte)" } },
-      yaxis: { type: "log", title: { text: "Attainable TFLOP/s" } },
       legend: { orientation: "h", y: -0.18 },
       margin: { t: 50, b: 40 },
       width: 900,
       height: 720,
     },
-  };
+  });
+}
+
+const MEASURED_COLORS: Record<string, string> = { wasm: "#1f77b4", webgpu: "#d62728" };
+
+/**
+ * This machine's measured roofline from the benchmark's roofline part: for each backend the
+ * roof drawn from its measured bandwidth and peak, the timed MatMuls at their analytical
+ * intensity and measured GFLOP/s (with quartiles), and where the roof says each could be.
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { readBenchResults } from "../bench/results.ts";
+ * const roofline = (await readBenchResults()).parts.roofline;
+ * if (roofline) assert(measuredRooflineFigure(roofline).data.length >= 3);
+ * ```
+ */
+export function measuredRooflineFigure(result: RooflineResult): PlotlyFigure {
+  const roofs: RoofLine[] = result.backends.map((b) => {
+    const roof = measuredRoof(b);
+    const color = MEASURED_COLORS[b.backend] ?? "#333";
+    const intensity = b.ops.map((o) => o.intensity);
+    const predicted = intensity.map((i) => attainableFlopsPerS(i, roof));
+    return {
+      roof,
+      color,
+      name: `${b.backend} roof: ${b.bandwidth.gbPerS.median.toFixed(1)} GB/s, ` +
+        `${(roof.peakFlopsPerS / 1e9).toFixed(1)} GFLOP/s`,
+      points: [{
+        name: `${b.backend} measured MatMuls`,
+        intensity,
+        flopsPerS: b.ops.map((o) => o.gflopsPerS.median * 1e9),
+        hover: b.ops.map((o) =>
+          `${o.label}<br>AI ${o.intensity.toFixed(2)} FLOP/B<br>` +
+          `${o.gflopsPerS.median.toPrecision(3)} GFLOP/s`
+        ),
+        error: {
+          minus: b.ops.map((o) => (o.gflopsPerS.median - o.gflopsPerS.q1) * 1e9),
+          plus: b.ops.map((o) => (o.gflopsPerS.q3 - o.gflopsPerS.median) * 1e9),
+        },
+        color,
+        symbol: "circle",
+      }, {
+        name: `${b.backend} roofline prediction`,
+        intensity,
+        flopsPerS: predicted,
+        hover: b.ops.map((o, j) =>
+          `${o.label}<br>roof: ${(predicted[j] / 1e9).toPrecision(3)} GFLOP/s`
+        ),
+        color,
+        symbol: "circle-open",
+      }],
+    };
+  });
+  const { seqLen, dModel, nHeads } = result.layer;
+  return rooflineFigure({
+    roofs,
+    unit: "GFLOP/s",
+    yTitle: "GFLOP/s",
+    title: `This machine's measured roofline, fp32<br><sub>Question 1's MatMuls at ` +
+      `L = ${seqLen}, D = ${dModel}, n_H = ${nHeads}</sub>`,
+    layout: { margin: { t: 90 }, legend: { orientation: "h", y: -0.3 } },
+  });
 }
 
 /**
@@ -159,7 +326,7 @@ export function rooflinePlot(
   roofs: readonly Roof[],
   options: RooflineOptions = {},
 ): Displayable {
-  return plot(rooflineFigure(series, roofs, options));
+  return plot(layerRooflineFigure(series, roofs, options));
 }
 
 const FIELD_TITLES: Record<string, string> = {

@@ -22,7 +22,7 @@ import {
 } from "./protocol.ts";
 
 const WORKER = new URL("./decode_worker.ts", import.meta.url);
-const CONFIG = new URL("../../deno.json", import.meta.url);
+const CONFIG = new URL("../deno.json", import.meta.url);
 
 /** A loaded contender in its process. */
 export class Contender {

@@ -16,6 +16,7 @@
  * ```
  * @module
  */
+import type { BatchedMatmulShape } from "../lib/bench/results.ts";
 
 /** ONNX `TensorProto.DataType.FLOAT`. */
 const FLOAT = 1;
@@ -182,20 +183,8 @@ function checkDim(name: string, value: number): void {
   }
 }
 
-/** Shape of a (batched) matrix product `[batch, m, k] · [batch, k, n]`. */
-export interface MatmulShape {
-  /** Independent products computed together (attention heads); 1 for a projection. */
-  batch: number;
-  /** Rows of the left operand (tokens). */
-  m: number;
-  /** Shared (reduced) dimension. */
-  k: number;
-  /** Columns of the right operand. */
-  n: number;
-}
-
 /** Options of {@linkcode matmulChainModel}. */
-export interface MatmulChainOptions extends MatmulShape {
+export interface MatmulChainOptions extends BatchedMatmulShape {
   /**
    * Number of MatMuls in the chain. Odd positions multiply by a `[k, n]` weight, even ones by
    * an `[n, k]` weight back to `[m, k]`; both have the same FLOPs and bytes, so every link of

@@ -17,46 +17,11 @@
  * ```
  * @module
  */
+import type { BeamsResult, ContenderId } from "../lib/bench/results.ts";
 import { Contender } from "./contender.ts";
-import type { ContenderId, RunReply } from "./protocol.ts";
+import type { RunReply } from "./protocol.ts";
 import { decodeSeconds } from "./decode.ts";
-import { summarize, type Summary } from "./stats.ts";
-
-/** Figures for one beam width. */
-export interface BeamWidthCost {
-  /** Number of beams (1 = greedy). */
-  width: number;
-  /** Milliseconds per generated token in the decode steps. */
-  msPerToken: Summary;
-  /** msPerToken ÷ greedy's, per repetition (both measured in the same repetition). */
-  relativeToGreedy: Summary;
-  /** Milliseconds of the whole N-token generation (prefill included). */
-  generateMs: Summary;
-  /** Session runs per decode step: 1 when all beams go in one batch. */
-  callsPerStep: number;
-  /** Rows (beams) in each decode call. */
-  rowsPerCall: number[];
-  /** Milliseconds per decode step inside the session's `run` (the rest is the loop around it). */
-  sessionMsPerToken: Summary;
-  /** WebGPU only: bytes read back to the CPU per decode step (the logits of every row). */
-  readbackBytesPerStep?: number;
-}
-
-/** What the beams part measures. */
-export interface BeamsResult {
-  /** ISO time of the measurement. */
-  measuredAt: string;
-  /** The contender that ran. */
-  contender: ContenderId;
-  /** Its description. */
-  description: string;
-  /** New tokens per generation (N). */
-  newTokens: number;
-  /** Repetitions. */
-  reps: number;
-  /** Per width, greedy first. */
-  widths: BeamWidthCost[];
-}
+import { summarize, type Summary } from "../lib/bench/stats.ts";
 
 /**
  * Times beam search at each width against greedy on one contender.

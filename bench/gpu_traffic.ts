@@ -15,18 +15,7 @@
  * ```
  * @module
  */
-
-/** Bytes and calls moved between CPU and GPU. */
-export interface GpuTrafficCounts {
-  /** Bytes mapped for reading (GPU → CPU). */
-  readbackBytes: number;
-  /** Number of read mappings. */
-  readbacks: number;
-  /** Bytes written by `queue.writeBuffer` or mapped for writing (CPU → GPU). */
-  uploadBytes: number;
-  /** Number of uploads. */
-  uploads: number;
-}
+import type { GpuTrafficCounts } from "../lib/bench/results.ts";
 
 /** A live counter of WebGPU transfers. */
 export interface GpuTraffic {

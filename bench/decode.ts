@@ -24,83 +24,15 @@
  * ```
  * @module
  */
+import type {
+  ContenderDecode,
+  ContenderId,
+  DecodeComparison,
+  DecodeResult,
+} from "../lib/bench/results.ts";
 import { Contender } from "./contender.ts";
-import type { ContenderId, RunReply } from "./protocol.ts";
-import { summarize, type Summary } from "./stats.ts";
-
-/** One contender's figures. */
-export interface ContenderDecode {
-  /** Which contender. */
-  id: ContenderId;
-  /** Library, runtime and backend, as the contender describes itself. */
-  description: string;
-  /** Prompt tokens per second of the prefill (prompt tokens / t₁). */
-  prefillTokensPerS: Summary;
-  /** Generated tokens per second of the decode steps ((N − 1) / (t_N − t₁)). */
-  decodeTokensPerS: Summary;
-  /** Milliseconds to the first token, t₁. */
-  prefillMs: Summary;
-  /** Milliseconds of the whole N-token call. */
-  generateMs: Summary;
-  /** The N generated tokens (from the last repetition). */
-  tokens: number[];
-  /** Whether every repetition produced the same tokens. */
-  stableTokens: boolean;
-  /** Session runs during the N-token generation: prefill + decode calls. */
-  modelCalls: number;
-  /**
-   * WebGPU only: bytes moved per decode token (traffic after t₁ ÷ (N − 1)), and
-   * `kvReadbackBytesPerToken` = readback beyond the logits (0 when the cache stays on the GPU).
-   */
-  gpuPerToken?: {
-    readbackBytes: number;
-    readbacks: number;
-    uploadBytes: number;
-    uploads: number;
-    logitsBytes: number;
-    kvReadbackBytesPerToken: number;
-  };
-}
-
-/** One ratio of decode speeds, ours over theirs. */
-export interface DecodeComparison {
-  /** The numerator contender (this workspace). */
-  ours: ContenderId;
-  /** The denominator contender. */
-  theirs: ContenderId;
-  /** What the comparison shows. */
-  what: string;
-  /** median decode tokens/s of `ours` ÷ median decode tokens/s of `theirs`. */
-  ratio: number;
-  /** Per-repetition ratios (both measured in the same repetition). */
-  perRep: Summary;
-  /** Same for prefill tokens/s. */
-  prefillRatio: number;
-  /** Whether both generated identical tokens. */
-  identicalTokens: boolean;
-}
-
-/** What the decode part measures. */
-export interface DecodeResult {
-  /** ISO time of the measurement. */
-  measuredAt: string;
-  /** Model folder. */
-  model: string;
-  /** Prompt token ids. */
-  promptIds: number[];
-  /** New tokens per generation (N). */
-  newTokens: number;
-  /** Repetitions. */
-  reps: number;
-  /** Per contender. */
-  contenders: ContenderDecode[];
-  /** Ours over theirs. */
-  comparisons: DecodeComparison[];
-  /** Whether all contenders generated the same tokens. */
-  identicalTokens: boolean;
-  /** Contenders that could not start here, with the first line of their error. */
-  skipped: { id: ContenderId; reason: string }[];
-}
+import type { RunReply } from "./protocol.ts";
+import { summarize, type Summary } from "../lib/bench/stats.ts";
 
 /** The comparisons made when both sides ran, with what each shows. */
 export const DECODE_COMPARISONS: readonly {

@@ -16,32 +16,29 @@
  * ```
  * @module
  */
+import { peakGflopsPerS } from "../lib/bench/results.ts";
+import type { HardwareEntry } from "../lib/intensity/hardware.ts";
+import type {
+  BackendRoofline,
+  BandwidthMeasurement,
+  BatchedMatmulShape,
+  LayerShape,
+  MatmulMeasurement,
+  OrtBackend,
+  RooflineResult,
+  SlopeTiming,
+} from "../lib/bench/results.ts";
 import type * as Ort from "onnxruntime-web/webgpu";
-import { configureRuntime, sessionOptions } from "../onnx/backend.ts";
-import { matmulCost } from "../intensity/matmul.ts";
-import {
-  addChainModel,
-  type BuiltModel,
-  matmulChainModel,
-  type MatmulShape,
-} from "./onnx_model.ts";
-import { summarize, type Summary } from "./stats.ts";
-
-/** A backend of onnxruntime-web this module times. */
-export type OrtBackend = "wasm" | "webgpu";
+import { configureRuntime, sessionOptions } from "../lib/onnx/backend.ts";
+import { matmulCost } from "../lib/intensity/matmul.ts";
+import { decodeOps, prefillOps } from "../lib/intensity/layer.ts";
+import { modelConfig } from "../lib/intensity/config.ts";
+import type { Phase } from "../lib/intensity/layer.ts";
+import { addChainModel, type BuiltModel, matmulChainModel } from "./onnx_model.ts";
+import { summarize, type Summary } from "../lib/bench/stats.ts";
 
 /** Bytes per float32 element: what every model built here computes in. */
 export const FLOAT32_BYTES = 4;
-
-/** A bandwidth figure: per-repetition GB/s (1e9 bytes per second). */
-export interface BandwidthMeasurement {
-  /** What was timed, in words. */
-  method: string;
-  /** Bytes counted per timed operation (reads + writes). */
-  bytesPerOp: number;
-  /** GB/s over the repetitions. */
-  gbPerS: Summary;
-}
 
 /**
  * Memory bandwidth of a plain `Float32Array.prototype.set` copy of `bytes` bytes, counted as
@@ -76,16 +73,6 @@ export function measureJsCopyBandwidth(
     bytesPerOp: 2 * elements * FLOAT32_BYTES,
     gbPerS: summarize(samples),
   });
-}
-
-/** Per-link seconds of a chain, measured by slope. */
-export interface SlopeTiming {
-  /** Chain depths timed. */
-  depths: [number, number];
-  /** Seconds per link, one sample per repetition: `(t2 − t1) / (d2 − d1)`. */
-  samples: number[];
-  /** Summary of `samples`. */
-  secondsPerLink: Summary;
 }
 
 /**
@@ -173,24 +160,6 @@ export async function measureOrtBandwidth(
   };
 }
 
-/** A timed MatMul shape with its analytical cost. */
-export interface MatmulMeasurement {
-  /** Short label, e.g. "prefill x·W^Q". */
-  label: string;
-  /** The shape timed (`batch` independent `m×k · k×n` products). */
-  shape: MatmulShape;
-  /** 2·batch·m·k·n. */
-  flops: number;
-  /** float32 bytes: 4·batch·(m·k + k·n + m·n), each operand moved once. */
-  bytes: number;
-  /** flops / bytes. */
-  intensity: number;
-  /** Measured FLOP/s over the repetitions (in GFLOP/s). */
-  gflopsPerS: Summary;
-  /** The slope timing behind it. */
-  slope: SlopeTiming;
-}
-
 /**
  * FLOPs and float32 bytes of a batched MatMul, from the Question 1 cost model
  * (`lib/intensity/matmul.ts`) times the batch.
@@ -199,7 +168,7 @@ export interface MatmulMeasurement {
  * matmulFlopsBytes({ batch: 2, m: 1, k: 4, n: 4 }); // { flops: 64, bytes: 192 }
  * ```
  */
-export function matmulFlopsBytes(shape: MatmulShape): { flops: number; bytes: number } {
+export function matmulFlopsBytes(shape: BatchedMatmulShape): { flops: number; bytes: number } {
   const cost = matmulCost({ m: shape.m, k: shape.k, n: shape.n }, FLOAT32_BYTES);
   return {
     flops: Number(cost.flops) * shape.batch,
@@ -221,7 +190,7 @@ export function matmulFlopsBytes(shape: MatmulShape): { flops: number; bytes: nu
 export async function measureMatmul(
   backend: OrtBackend,
   label: string,
-  shape: MatmulShape,
+  shape: BatchedMatmulShape,
   options: { reps: number; minFlops?: number; minWeightBytes?: number; maxDepth?: number },
 ): Promise<MatmulMeasurement> {
   const { reps, minFlops = 0, minWeightBytes = 0, maxDepth = 129 } = options;
@@ -249,43 +218,42 @@ export async function measureMatmul(
   };
 }
 
-/** The layer of Question 1, scaled: sequence length, model width, heads, head width. */
-export interface LayerShape {
-  /** Prompt length L. */
-  seqLen: number;
-  /** Model dimension D. */
-  dModel: number;
-  /** Number of heads n_H. */
-  nHeads: number;
-}
-
 /** Question 1's layer: L = 4096, D = 4096, n_H = 32 (H = 128). */
 export const QUESTION1_LAYER: LayerShape = { seqLen: 4096, dModel: 4096, nHeads: 32 };
 
+/** The rows of Question 1's tables that the roofline times: one of each distinct shape. */
+const TIMED_STEPS: readonly { phase: Phase; step: number; label: string }[] = [
+  { phase: "prefill", step: 1, label: "prefill x·W^Q (steps 1–3)" },
+  { phase: "prefill", step: 11, label: "prefill Out·W^1 (step 11)" },
+  { phase: "prefill", step: 7, label: "prefill Q_i·K_iᵀ (step 7)" },
+  { phase: "decode", step: 1, label: "decode t·W^Q (steps 1, 2, 4)" },
+  { phase: "decode", step: 13, label: "decode Out·W^1 (step 13)" },
+  { phase: "decode", step: 9, label: "decode Q_i·K_iᵀ (step 9)" },
+];
+
 /**
- * The MatMuls of Question 1's tables for a layer shape: prefill and decode projections,
- * feed-forward and per-head Q·Kᵀ, as batched shapes.
+ * The MatMuls of Question 1's tables for a layer shape (FFN 4D, one sequence), taken from
+ * `lib/intensity`'s rows: prefill and decode projections, feed-forward and per-head Q·Kᵀ, as
+ * batched shapes (the batch is the number of products per layer: the heads for attention).
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * const ops = layerMatmuls({ seqLen: 512, dModel: 512, nHeads: 4 });
- * ops.find((o) => o.label.startsWith("decode x·W"))?.shape; // { batch: 1, m: 1, k: 512, n: 512 }
+ * assertEquals(ops.find((o) => o.label.startsWith("decode t·W"))?.shape, { batch: 1, m: 1, k: 512, n: 512 });
  * ```
  */
-export function layerMatmuls(layer: LayerShape): { label: string; shape: MatmulShape }[] {
-  const { seqLen: L, dModel: D, nHeads } = layer;
+export function layerMatmuls(layer: LayerShape): { label: string; shape: BatchedMatmulShape }[] {
+  const { seqLen, dModel, nHeads } = layer;
   for (const [name, v] of Object.entries(layer)) checkPositiveInteger(name, v);
-  if (D % nHeads !== 0) {
-    throw new RangeError(`dModel (${D}) must be a multiple of nHeads (${nHeads})`);
+  if (dModel % nHeads !== 0) {
+    throw new RangeError(`dModel (${dModel}) must be a multiple of nHeads (${nHeads})`);
   }
-  const H = D / nHeads;
-  return [
-    { label: "prefill x·W^Q (steps 1–3)", shape: { batch: 1, m: L, k: D, n: D } },
-    { label: "prefill Out·W^1 (step 11)", shape: { batch: 1, m: L, k: D, n: 4 * D } },
-    { label: "prefill Q_i·K_iᵀ (step 7)", shape: { batch: nHeads, m: L, k: H, n: L } },
-    { label: "decode t·W^Q (steps 1, 2, 4)", shape: { batch: 1, m: 1, k: D, n: D } },
-    { label: "decode Out·W^1 (step 13)", shape: { batch: 1, m: 1, k: D, n: 4 * D } },
-    { label: "decode Q_i·K_iᵀ (step 9)", shape: { batch: nHeads, m: 1, k: H, n: L + 1 } },
-  ];
+  const config = modelConfig({ seqLen, dModel, heads: nHeads, ffn: 4 * dModel, dtype: "fp32" });
+  const phases = { prefill: prefillOps(config), decode: decodeOps(config) };
+  return TIMED_STEPS.map(({ phase, step, label }) => {
+    const { m, k, n, products } = phases[phase].find((op) => op.step === step)!.matmul!;
+    return { label, shape: { batch: products, m, k, n } };
+  });
 }
 
 /**
@@ -389,34 +357,6 @@ export const ROOFLINE_BUDGETS: Record<"full" | "quick", Record<OrtBackend, Roofl
   },
 };
 
-/** The roofline of one backend, measured. */
-export interface BackendRoofline {
-  /** The backend. */
-  backend: OrtBackend;
-  /** Streaming bandwidth seen by the runtime. */
-  bandwidth: BandwidthMeasurement;
-  /** FLOP/s of a large square MatMul, taken as the compute roof. */
-  peak: MatmulMeasurement;
-  /** The layer's MatMuls, timed. */
-  ops: MatmulMeasurement[];
-  /** MatMuls whose time did not rise above the timing noise even with the longest chain. */
-  skipped: { label: string; reason: string }[];
-}
-
-/** What the roofline part measures. */
-export interface RooflineResult {
-  /** ISO time of the measurement. */
-  measuredAt: string;
-  /** Repetitions per figure. */
-  reps: number;
-  /** The (scaled) layer whose MatMuls were timed. */
-  layer: LayerShape;
-  /** Plain JavaScript copy bandwidth (the CPU's memory system without any runtime). */
-  jsCopy: BandwidthMeasurement;
-  /** Per backend that could run. */
-  backends: BackendRoofline[];
-}
-
 /**
  * Measures the roofline of each backend in `backends`: bandwidth, peak and the layer's MatMuls.
  * `log` receives one line per figure as it is measured.
@@ -485,11 +425,6 @@ export async function measureRoofline(options: {
   return { measuredAt, reps, layer, jsCopy, backends };
 }
 
-/** Compute roof of a backend: the best of the peak MatMul and every timed layer MatMul. */
-export function peakGflopsPerS(r: BackendRoofline): number {
-  return Math.max(r.peak.gflopsPerS.median, ...r.ops.map((o) => o.gflopsPerS.median));
-}
-
 /**
  * `data/hardware-measured.json` entries (the schema of `lib/intensity/hardware.ts`) for each
  * measured backend: fp32 peak FLOP/s and memory GB/s, with how and when they were measured.
@@ -502,8 +437,8 @@ export function hardwareEntries(
   result: RooflineResult,
   machine: string,
   webgpuAdapter: string | null = null,
-): Record<string, unknown> {
-  const entries: Record<string, unknown> = {};
+): Record<string, HardwareEntry> {
+  const entries: Record<string, HardwareEntry> = {};
   for (const r of result.backends) {
     const peak = peakGflopsPerS(r);
     entries[`this-machine-${r.backend}`] = {

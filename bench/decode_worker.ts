@@ -1,7 +1,7 @@
 /**
  * One generation contender, alone in its own Deno process so each library gets its own module
  * graph (transformers.js picks its onnxruntime once, at import) and the benchmark can alternate
- * contenders run by run. Spoken to by `lib/bench/contender.ts` through JSON lines: a
+ * contenders run by run. Spoken to by `bench/contender.ts` through JSON lines: a
  * `WorkerRequest` per stdin line, a `WorkerReply` per stdout line after
  * `REPLY_PREFIX` (see `protocol.ts`). (A Web Worker would share the process but onnxruntime-web's bundle
  * cannot resolve its own URL inside a Deno worker.)
@@ -17,13 +17,14 @@
  *
  * @example
  * ```ts
- * // deno run -A lib/bench/decode_worker.ts, then on stdin:
+ * // deno run -A bench/decode_worker.ts, then on stdin:
  * // {"kind":"load","contender":"ours-wasm","model":"data/models/brown-gpt2"}
  * // {"kind":"run","promptIds":[464,318],"newTokens":8,"numBeams":1}
  * ```
  * @module
  */
-import { gpuTraffic, type GpuTrafficCounts } from "./gpu_traffic.ts";
+import { gpuTraffic } from "./gpu_traffic.ts";
+import type { GpuTrafficCounts } from "../lib/bench/results.ts";
 import {
   type ContenderId,
   CONTENDERS,
@@ -64,8 +65,8 @@ async function loadOurs(
   model: string,
   calls: ModelCall[],
 ): Promise<Runner> {
-  const { OnnxCausalLM } = await import("../onnx/causal_lm.ts");
-  const { generate } = await import("../decoding/generate.ts");
+  const { OnnxCausalLM } = await import("../lib/onnx/causal_lm.ts");
+  const { generate } = await import("../lib/decoding/generate.ts");
   const lm = await OnnxCausalLM.load(model, { backend });
   countCalls(lm.session as unknown as Parameters<typeof countCalls>[0], calls);
   return {

@@ -17,26 +17,7 @@
  * ```
  * @module
  */
-import type { DecodeResult } from "./decode.ts";
-import type { RooflineResult } from "./roofline.ts";
-
-/** The floor against the measured decode speed. */
-export interface DecodeFloor {
-  /** Weight bytes read per generated token. */
-  weightBytes: number;
-  /** KV-cache bytes read per token, at the mean past length of the timed steps. */
-  kvCacheBytes: number;
-  /** Bandwidth used, GB/s. */
-  gbPerS: number;
-  /** Which measurement the bandwidth is. */
-  bandwidthSource: string;
-  /** (weightBytes + kvCacheBytes) ÷ bandwidth, milliseconds. */
-  floorMsPerToken: number;
-  /** ours-wasm's median decode milliseconds per token. */
-  measuredMsPerToken: number;
-  /** measured ÷ floor. */
-  timesAboveFloor: number;
-}
+import type { DecodeFloor, DecodeResult, RooflineResult } from "../lib/bench/results.ts";
 
 /** The GPT-2 fields of `config.json` the byte count needs. */
 export interface Gpt2Geometry {

@@ -11,19 +11,8 @@
  * ```
  * @module
  */
-import type { GpuTrafficCounts } from "./gpu_traffic.ts";
-
-/** Every contender the worker can run. */
-export const CONTENDERS = [
-  "ours-wasm",
-  "ours-webgpu",
-  "transformers.js-node",
-  "transformers.js-node-1thread",
-  "transformers.js-web-wasm",
-] as const;
-
-/** One contender. */
-export type ContenderId = typeof CONTENDERS[number];
+import type { ContenderId, GpuTrafficCounts } from "../lib/bench/results.ts";
+export { type ContenderId, CONTENDERS } from "../lib/bench/results.ts";
 
 /** A message to the worker. */
 export type WorkerRequest =

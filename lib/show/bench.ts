@@ -5,16 +5,17 @@
  *
  * @example
  * ```ts
- * import { decodeTable, beamsTable } from "./tables.ts";
- * const results = JSON.parse(await Deno.readTextFile("data/bench/results.json"));
- * decodeTable(results.parts.decode);
- * beamsTable(results.parts.beams.runs[0]);
+ * import { assertEquals } from "@std/assert";
+ * import { beamsTable, decodeTable } from "./bench.ts";
+ * import { readBenchResults } from "../bench/results.ts";
+ * const { decode, beams } = (await readBenchResults()).parts;
+ * if (decode) assertEquals(decodeTable(decode).length, 2);
+ * if (beams) beamsTable(beams.runs[0]);
  * ```
  * @module
  */
-import { type Displayable, table } from "../show/mod.ts";
-import type { BeamsResult } from "./beams.ts";
-import type { DecodeResult } from "./decode.ts";
+import { type Displayable, table } from "./mod.ts";
+import type { BeamsResult, DecodeResult } from "../bench/results.ts";
 
 /**
  * Decode and prefill tokens/s per contender (medians and quartiles), and ours ÷ theirs.
