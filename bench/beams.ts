@@ -21,7 +21,7 @@ import type { BeamsResult, ContenderId } from "../lib/bench/results.ts";
 import { Contender } from "./contender.ts";
 import type { RunReply } from "./protocol.ts";
 import { decodeSeconds } from "./decode.ts";
-import { summarize, type Summary } from "../lib/bench/stats.ts";
+import { summarize } from "../lib/bench/stats.ts";
 
 /**
  * Times beam search at each width against greedy on one contender.

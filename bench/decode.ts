@@ -32,7 +32,7 @@ import type {
 } from "../lib/bench/results.ts";
 import { Contender } from "./contender.ts";
 import type { RunReply } from "./protocol.ts";
-import { summarize, type Summary } from "../lib/bench/stats.ts";
+import { summarize } from "../lib/bench/stats.ts";
 
 /** The comparisons made when both sides ran, with what each shows. */
 export const DECODE_COMPARISONS: readonly {

@@ -3,7 +3,12 @@
 // per beam step, no KV-cache readback on WebGPU), the figure, and the flags' errors.
 import { assert, assertAlmostEquals, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { parseBenchFlags } from "../bench/main.ts";
-import type { BeamsResult, ContenderDecode, DecodeResult, RooflineResult } from "../lib/bench/results.ts";
+import type {
+  BeamsResult,
+  ContenderDecode,
+  DecodeResult,
+  RooflineResult,
+} from "../lib/bench/results.ts";
 import { runScript, type ScriptRun } from "./run_script.ts";
 
 interface Results {

@@ -3,13 +3,7 @@
  * headline answers (derived here independently), typeset math, drawn figures, and no raw
  * TeX or mime-bundle JSON.
  */
-import {
-  assert,
-  assertEquals,
-  assertGreaterOrEqual,
-  assertMatch,
-  assertNotMatch,
-} from "@std/assert";
+import { assertEquals, assertGreaterOrEqual, assertMatch, assertNotMatch } from "@std/assert";
 import { runScript } from "./run_script.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
