@@ -33,6 +33,17 @@ import type {
   RooflineResult,
 } from "../lib/bench/results.ts";
 import { loadTokenizer } from "../lib/onnx/tokenizer.ts";
+import {
+  flag,
+  list,
+  oneOf,
+  parseFlags,
+  positiveInteger,
+  runCli,
+  switchFlag,
+  text,
+  usage,
+} from "../lib/cli/args.ts";
 
 /** The parts of the benchmark, in the order they run. */
 export const BENCH_PARTS = ["roofline", "decode", "beams"] as const;
@@ -60,103 +71,78 @@ export interface BenchFlags {
   help: boolean;
 }
 
-const USAGE = `deno task bench [flags]
-  --only PARTS       comma-separated subset of ${BENCH_PARTS.join(",")} (default: all)
-  --reps N           repetitions per figure (default 5; --quick: 2)
-  --quick            small shapes and few tokens: a smoke run of every code path
-  --tokens N         new tokens per generation (default 64; --quick: 8)
-  --model DIR        model folder (default data/models/brown-gpt2)
-  --out DIR          where results.json and roofline-figure.json go (default data/bench)
-  --hardware FILE    this machine's roofs for lib/intensity (default
-                     data/hardware-measured.json; "none" to skip; skipped with --quick
-                     unless given)
-  --help             this text`;
+/** The command line of `deno task bench`. */
+export const BENCH_CLI = {
+  name: "bench",
+  summary: "Generation speed against transformers.js, the cost of beams, WebGPU readback per " +
+    "token, and this machine's roofline, measured side by side in one run.",
+  flags: {
+    only: flag({
+      value: list(oneOf(BENCH_PARTS)),
+      help: "parts to run",
+      valueName: "PARTS",
+      defaultText: "all",
+    }),
+    reps: flag({
+      value: positiveInteger,
+      help: "repetitions per figure",
+      valueName: "N",
+      defaultText: "5; --quick: 2",
+    }),
+    quick: switchFlag("small shapes and few tokens: a smoke run of every code path"),
+    tokens: flag({
+      value: positiveInteger,
+      help: "new tokens per generation",
+      valueName: "N",
+      defaultText: "64; --quick: 8",
+    }),
+    model: flag({
+      value: text("a model folder"),
+      default: "data/models/brown-gpt2",
+      help: "model folder",
+      valueName: "DIR",
+    }),
+    out: flag({
+      value: text("a folder"),
+      default: "data/bench",
+      help: "where results.json and roofline-figure.json go",
+      valueName: "DIR",
+    }),
+    hardware: flag({
+      value: text("a file path or none"),
+      help: 'this machine\'s roofs for lib/intensity ("none" to skip)',
+      valueName: "FILE",
+      defaultText: "data/hardware-measured.json; skipped with --quick unless given",
+    }),
+    help: switchFlag("this text", "h"),
+  },
+} as const;
 
 /**
- * Parses the bench's flags; unknown flags and bad values throw an error naming them.
+ * Parses the bench's flags; unknown flags and bad values throw a `UsageError` naming them.
  * @example
  * ```ts
- * parseBenchFlags(["--quick"]).reps; // 2
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(parseBenchFlags(["--quick"]).reps, 2);
+ * assertEquals(parseBenchFlags(["--only", "beams,roofline"]).parts, ["roofline", "beams"]);
  * ```
  */
 export function parseBenchFlags(args: readonly string[]): BenchFlags {
-  let parts: BenchPart[] = [...BENCH_PARTS];
-  let reps: number | undefined;
-  let quick = false;
-  let outDir = "data/bench";
-  let hardwarePath: string | null | undefined;
-  let model = "data/models/brown-gpt2";
-  let newTokens: number | null = null;
-  let help = false;
-  const positiveInt = (flag: string, v: string | undefined) => {
-    const n = Number(v);
-    if (v === undefined || !Number.isInteger(n) || n < 1) {
-      throw new RangeError(`${flag} needs a positive integer, got ${JSON.stringify(v)}`);
-    }
-    return n;
-  };
-  const value = (flag: string, v: string | undefined) => {
-    if (v === undefined || v.startsWith("--")) throw new RangeError(`${flag} needs a value`);
-    return v;
-  };
-  for (let i = 0; i < args.length; i++) {
-    const [flag, inline] = args[i].includes("=") ? args[i].split(/=(.*)/s, 2) : [args[i]];
-    const next = () => inline ?? args[++i];
-    switch (flag) {
-      case "--only": {
-        const names = value(flag, next()).split(",").map((s) => s.trim()).filter(Boolean);
-        for (const n of names) {
-          if (!(BENCH_PARTS as readonly string[]).includes(n)) {
-            throw new RangeError(
-              `--only: unknown part ${JSON.stringify(n)}; allowed: ${BENCH_PARTS.join(", ")}`,
-            );
-          }
-        }
-        if (names.length === 0) throw new RangeError("--only needs at least one part");
-        parts = BENCH_PARTS.filter((p) => names.includes(p));
-        break;
-      }
-      case "--reps":
-        reps = positiveInt(flag, next());
-        break;
-      case "--tokens":
-        newTokens = positiveInt(flag, next());
-        break;
-      case "--quick":
-        quick = true;
-        break;
-      case "--out":
-        outDir = value(flag, next());
-        break;
-      case "--hardware": {
-        const v = value(flag, next());
-        hardwarePath = v === "none" ? null : v;
-        break;
-      }
-      case "--model":
-        model = value(flag, next());
-        break;
-      case "--help":
-      case "-h":
-        help = true;
-        break;
-      default:
-        throw new RangeError(`unknown flag ${JSON.stringify(args[i])}\n${USAGE}`);
-    }
-  }
+  const v = parseFlags(BENCH_CLI, args).values;
+  const only = v.only ?? [...BENCH_PARTS];
   return {
-    parts,
-    reps: reps ?? (quick ? 2 : 5),
-    quick,
-    outDir,
-    hardwarePath: hardwarePath !== undefined
-      ? hardwarePath
-      : quick
+    parts: BENCH_PARTS.filter((p) => only.includes(p)),
+    reps: v.reps ?? (v.quick ? 2 : 5),
+    quick: v.quick,
+    outDir: v.out,
+    hardwarePath: v.hardware !== undefined
+      ? (v.hardware === "none" ? null : v.hardware)
+      : v.quick
       ? null
       : "data/hardware-measured.json",
-    model,
-    newTokens,
-    help,
+    model: v.model,
+    newTokens: v.tokens ?? null,
+    help: v.help,
   };
 }
 
@@ -338,7 +324,7 @@ function printFloor(f: DecodeFloor): void {
 async function main(args: string[]): Promise<void> {
   const flags = parseBenchFlags(args);
   if (flags.help) {
-    console.log(USAGE);
+    console.log(usage(BENCH_CLI));
     return;
   }
   const machine = await machineInfo();
@@ -391,7 +377,7 @@ async function main(args: string[]): Promise<void> {
 
 if (import.meta.main) {
   try {
-    await main(Deno.args);
+    Deno.exit(await runCli(BENCH_CLI.name, () => main(Deno.args)));
   } catch (e) {
     console.error(`bench: ${e instanceof Error ? e.message : e}`);
     Deno.exit(1);

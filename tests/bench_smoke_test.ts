@@ -32,7 +32,7 @@ Deno.test("flags: defaults, --quick, --only, and bad values named", () => {
   assertThrows(
     () => parseBenchFlags(["--reps", "0"]),
     RangeError,
-    '--reps needs a positive integer, got "0"',
+    '--reps must be a positive integer, got "0"',
   );
   assertThrows(() => parseBenchFlags(["--fast"]), RangeError, '"--fast"');
 });
@@ -40,8 +40,8 @@ Deno.test("flags: defaults, --quick, --only, and bad values named", () => {
 Deno.test("the CLI exits non-zero on a bad flag and writes nothing", opts, async () => {
   const dir = await Deno.makeTempDir();
   const run = await bench(["--only", "speed", "--out", dir]);
-  assertEquals(run.code, 1);
-  assertMatch(run.stderr, /unknown part "speed"/);
+  assertEquals(run.code, 2);
+  assertMatch(run.stderr, /--only must be one of roofline, decode, beams, got "speed"/);
   assertEquals([...Deno.readDirSync(dir)].length, 0);
 });
 

@@ -24,7 +24,14 @@ import {
   sample,
 } from "../lib/decoding/generate.ts";
 import type { TraceStep } from "../lib/decoding/trace.ts";
-import { softmax, temperature, topK, topP, warp } from "../lib/decoding/processors.ts";
+import {
+  applyProcessors,
+  logitsProcessors,
+  softmax,
+  temperature,
+  topK,
+  topP,
+} from "../lib/decoding/processors.ts";
 import { Pcg32 } from "../lib/decoding/rng.ts";
 import { multinomial, topIndices } from "../lib/decoding/select.ts";
 
@@ -231,7 +238,18 @@ Deno.test("top-p keeps the token whose mass crosses p (random distributions vs a
   }
 });
 
-Deno.test("top-p honours minTokensToKeep and warp applies temperature, then top-k, then top-p", () => {
+Deno.test("top-p honours minTokensToKeep and the list applies temperature, then top-k, then top-p", () => {
+  const warp = (
+    scores: ArrayLike<number>,
+    o: { temperature: number; topK: number; topP: number },
+  ) => {
+    const r = applyProcessors(
+      logitsProcessors({ doSample: true, ...o }),
+      [],
+      Float64Array.from(scores),
+    );
+    return { scores: r.scores, removedByTopK: r.removed.top_k, removedByTopP: r.removed.top_p };
+  };
   const kept = (xs: Float64Array) => [...xs.keys()].filter((i) => xs[i] > -Infinity);
   assertEquals(kept(topP(logOf([0.9, 0.05, 0.05]), 0.01, 2)).length, 2);
   // T = 0.5 squares then renormalises: [0.4, 0.3, 0.2, 0.1] -> [16, 9, 4, 1] / 30.
@@ -560,7 +578,7 @@ Deno.test("numReturnSequences > numBeams, greedy with several sequences and bad 
   await assertRejects(
     () => generate(model, [], { maxNewTokens: 1, doSample: true, topP: 1.5 }),
     RangeError,
-    "topP",
+    "top_p",
   );
   await assertRejects(
     () =>

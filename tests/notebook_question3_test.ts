@@ -11,7 +11,7 @@ import { assert, assertEquals, assertGreater, assertStringIncludes } from "@std/
 import { joinSource, readNotebook } from "../lib/notebook/nbformat.ts";
 import { loadTokenizer } from "../lib/onnx/tokenizer.ts";
 import { OnnxCausalLM } from "../lib/onnx/causal_lm.ts";
-import { parseQuestion3Flags } from "../lib/onnx/question3_flags.ts";
+import { parseQuestion3Flags } from "../lib/cli/question3.ts";
 import { generateText } from "../lib/onnx/text_generation.ts";
 import { PLOTLY_MIME } from "../lib/show/mod.ts";
 import { katexWarnings, outputBundles } from "./notebook_helpers.ts";

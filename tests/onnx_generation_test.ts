@@ -11,7 +11,7 @@ import type { DecodeState, LanguageModel } from "../lib/decoding/language_model.
 import { OnnxCausalLM } from "../lib/onnx/causal_lm.ts";
 import { webGpuAdapter } from "../lib/onnx/backend.ts";
 import { generateText } from "../lib/onnx/text_generation.ts";
-import { flagSweep, launchCommand, seedStudy } from "../lib/onnx/sweep.ts";
+import { flagSweep, launchCommand, seedStudy } from "../lib/questions/question3.ts";
 
 const MODEL = "data/models/brown-gpt2";
 const PROMPT = "What is Apple?";

@@ -101,6 +101,10 @@ Deno.test("question3 --json with beams returns beam_width sequences from the fla
     temperature: 1,
     doSample: true,
     seed: 0,
+    repetitionPenalty: 1,
+    noRepeatNgramSize: 0,
+    minNewTokens: 0,
+    typicalP: 1,
   });
   assertEquals(result.outputs.length, 3);
   for (const o of result.outputs) assert(o.ids.length >= 1 && o.ids.length <= 4);

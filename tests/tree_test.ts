@@ -10,7 +10,8 @@ import { beamSample, beamSearch, greedySearch } from "../lib/decoding/generate.t
 import type { DecodeState } from "../lib/decoding/language_model.ts";
 import { exhaustiveSearch } from "../lib/decoding/exhaustive.ts";
 import { loadTree, parseTree, TreeError } from "../lib/tree/load.ts";
-import { compareSearches, whereMissed } from "../lib/tree/question2.ts";
+import { compareSearches } from "../lib/questions/question2.ts";
+import { whereMissed } from "../lib/decoding/trace.ts";
 import { traceNodes, traceTreeFigure } from "../lib/show/tree.ts";
 
 interface RawNode {

@@ -13,45 +13,58 @@
  * ```
  * @module
  */
-import { parseArgs } from "node:util";
 import { beamSearch, type GenerateOutput } from "../decoding/generate.ts";
 import { exhaustiveSearch } from "../decoding/exhaustive.ts";
 import { JUPYTER_DISPLAY, table } from "../show/mod.ts";
 import { traceRows } from "../show/tree.ts";
 import { loadTree, type TreeModel } from "../tree/load.ts";
-import { whereMissed } from "../tree/question2.ts";
-
-/**
- * A usage error: the message names the flag or node and what is allowed.
- * @example
- * ```ts
- * try { parseBeamArgs(["--width", "0"]); } catch (e) { e instanceof UsageError; } // true
- * ```
- */
-export class UsageError extends Error {}
+import { whereMissed } from "../decoding/trace.ts";
+import {
+  flag,
+  parseFlags,
+  positiveInteger,
+  runCli,
+  switchFlag,
+  text as textValue,
+  usage,
+  UsageError,
+} from "./args.ts";
 
 /**
  * The default tree: the homework's, shipped in `data/`.
  * @example
  * ```ts
- * parseBeamArgs([]).tree === DEFAULT_TREE; // true
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(parseBeamArgs([]).tree, DEFAULT_TREE);
  * ```
  */
 export const DEFAULT_TREE: string = new URL("../../data/q2-tree.json", import.meta.url).pathname;
 
-const USAGE = `Usage: deno task beam [options]
-
-Beam search over a probability tree (vocabulary tokens; each node holds P(token | path); the
-leaves' depth is the length limit). Prints the returned sequences, the search step by step,
-and the most probable sequence found by exhaustive search.
-
-Options:
-  --width <k>      number of beams, a positive integer (default: 2)
-  --return <n>     sequences returned, 1..width (default: width)
-  --tree <file>    tree JSON file (default: data/q2-tree.json, the homework's tree)
-  --json           print one JSON document (sequences, optimum, trace) instead of text
-  -h, --help       this text
-`;
+/** The command line of `deno task beam`. */
+export const BEAM_CLI = {
+  name: "beam",
+  summary: "Beam search over a probability tree (vocabulary tokens; each node holds " +
+    "P(token | path); the leaves' depth is the length limit). Prints the returned sequences, " +
+    "the search step by step, and the most probable sequence found by exhaustive search.",
+  flags: {
+    width: flag({ value: positiveInteger, default: 2, help: "number of beams", valueName: "K" }),
+    return: flag({
+      value: positiveInteger,
+      help: "sequences returned, 1..width",
+      valueName: "N",
+      defaultText: "width",
+    }),
+    tree: flag({
+      value: textValue("a file path"),
+      default: DEFAULT_TREE,
+      defaultText: "data/q2-tree.json, the homework's tree",
+      help: "tree JSON file",
+      valueName: "FILE",
+    }),
+    json: switchFlag("print one JSON document (sequences, optimum, trace) instead of text"),
+    help: switchFlag("this text", "h"),
+  },
+} as const;
 
 /** Parsed command line of {@linkcode main}. */
 export interface BeamArgs {
@@ -71,53 +84,20 @@ export interface BeamArgs {
  * Parses the flags; throws {@linkcode UsageError} naming the bad flag.
  * @example
  * ```ts
- * parseBeamArgs(["--width", "3"]).width; // 3
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(parseBeamArgs(["--width", "3"]).width, 3);
+ * assertEquals(parseBeamArgs(["--width", "3"]).returnSequences, 3);
  * ```
  */
 export function parseBeamArgs(args: string[]): BeamArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        width: { type: "string" },
-        return: { type: "string" },
-        tree: { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message} (see --help)`);
-  }
-  const v = parsed.values;
-  const width = positiveInt("width", v.width ?? "2");
-  const returnSequences = positiveInt("return", v.return ?? String(width));
-  if (returnSequences > width) {
+  const v = parseFlags(BEAM_CLI, args).values;
+  const returnSequences = v.return ?? v.width;
+  if (returnSequences > v.width) {
     throw new UsageError(
-      `--return must be between 1 and --width (${width}), got ${returnSequences}`,
+      `--return must be between 1 and --width (${v.width}), got ${returnSequences}`,
     );
   }
-  if (v.tree !== undefined && v.tree.trim() === "") {
-    throw new UsageError("--tree needs a file path");
-  }
-  return {
-    width,
-    returnSequences,
-    tree: v.tree ?? DEFAULT_TREE,
-    json: v.json ?? false,
-    help: v.help ?? false,
-  };
-}
-
-function positiveInt(flag: string, text: string): number {
-  const n = Number(text);
-  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
-    throw new UsageError(`--${flag} must be a positive integer, got "${text}"`);
-  }
-  return n;
+  return { width: v.width, returnSequences, tree: v.tree, json: v.json, help: v.help };
 }
 
 async function readTree(path: string): Promise<TreeModel> {
@@ -252,22 +232,18 @@ function text(report: BeamReport, tree: TreeModel): string {
  * await main(["--width", "2", "--json"]); // 0, prints the JSON report
  * ```
  */
-export async function main(args: string[]): Promise<number> {
-  try {
+export function main(args: string[]): Promise<number> {
+  return runCli(BEAM_CLI.name, async () => {
     const a = parseBeamArgs(args);
     if (a.help) {
-      console.log(USAGE);
+      console.log(usage(BEAM_CLI));
       return 0;
     }
     const report = await beamReport(a.tree, a.width, a.returnSequences);
     if (a.json) console.log(JSON.stringify(report, null, 2));
     else console.log(text(report, await readTree(a.tree)));
     return 0;
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    console.error(`error: ${e.message}`);
-    return 2;
-  }
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

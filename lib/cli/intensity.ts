@@ -11,12 +11,10 @@
  * ```
  * @module
  */
-import { parseArgs } from "node:util";
 import {
   type Dtype,
   DTYPE_BYTES,
   FFN_KINDS,
-  type FfnKind,
   findHardware,
   hardwareRoof,
   headDim,
@@ -36,6 +34,17 @@ import {
 } from "../intensity/mod.ts";
 import { formatSeconds, layerTimeTable, terminalTable } from "../show/intensity.ts";
 import { formatNumber, JUPYTER_DISPLAY } from "../show/mod.ts";
+import {
+  flag,
+  list,
+  oneOf,
+  parseFlags,
+  positiveInteger,
+  runCli,
+  switchFlag,
+  usage,
+  UsageError,
+} from "./args.ts";
 
 const SIZE_FLAGS = {
   "seq-len": "seqLen",
@@ -47,55 +56,60 @@ const SIZE_FLAGS = {
   "layers": "layers",
 } as const;
 
-/**
- * A usage error: the message names the flag and what it allows.
- * @example
- * ```ts
- * new UsageError('--phase must be one of prefill, decode, both, got "x"');
- * ```
- */
-export class UsageError extends Error {}
+const size = (help: string, valueName: string) => flag({ value: positiveInteger, help, valueName });
 
-function usage(): string {
-  const hw = Object.keys(loadHardware()).join(", ");
-  return `Usage: deno task intensity [options]
-
-Arithmetic intensity (FLOPs / bytes) of each operation of one transformer layer, for the
-prefill phase (the whole prompt) and the decode phase (one new token against the KV cache).
-
-Options:
-  --model <preset>        ${Object.keys(MODEL_PRESETS).join(", ")} (default: handout)
-  --seq-len <L>           prompt length (decode attends to L + 1 tokens)
-  --d-model <D>           model dimension
-  --heads <n_H>           query heads (H = D / n_H)
-  --kv-heads <n_KV>       key/value heads, dividing n_H (default: n_H, multi-head)
-  --ffn <F>               FFN width (handout: 4D)
-  --ffn-kind <kind>       ${FFN_KINDS.join(", ")} (gated = Llama's gate/up/down)
-  --batch <B>             sequences per step (default: 1)
-  --layers <n>            layers, for whole-model totals
-  --dtype <type>          ${Object.keys(DTYPE_BYTES).join(", ")} (default: fp16)
-  --hardware <ids>        comma-separated: ${hw}; adds bound, TFLOP/s and time columns
-  --memory <level>        dram, l2 (default: dram; l2 only where the preset gives it)
-  --phase <phase>         prefill, decode, both (default: both)
-  --json                  print one JSON document instead of tables
-  -h, --help              this text
-`;
-}
-
-function positiveInt(flag: string, text: string): number {
-  const v = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(v) || v <= 0) {
-    throw new UsageError(`--${flag} must be a positive integer, got "${text}"`);
-  }
-  return v;
-}
-
-function oneOf<T extends string>(flag: string, text: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(text)) {
-    throw new UsageError(`--${flag} must be one of ${allowed.join(", ")}, got "${text}"`);
-  }
-  return text as T;
-}
+/** The command line of `deno task intensity`. */
+export const INTENSITY_CLI = {
+  name: "intensity",
+  summary: "Arithmetic intensity (FLOPs / bytes) of each operation of one transformer layer, " +
+    "for the prefill phase (the whole prompt) and the decode phase (one new token against " +
+    "the KV cache).",
+  flags: {
+    model: flag({
+      value: oneOf(Object.keys(MODEL_PRESETS)),
+      help: "model preset",
+      valueName: "PRESET",
+      defaultText: "handout",
+    }),
+    "seq-len": size("prompt length (decode attends to L + 1 tokens)", "L"),
+    "d-model": size("model dimension", "D"),
+    heads: size("query heads (H = D / n_H)", "n_H"),
+    "kv-heads": size("key/value heads, dividing n_H (default n_H: multi-head)", "n_KV"),
+    ffn: size("FFN width (handout: 4D)", "F"),
+    "ffn-kind": flag({
+      value: oneOf(FFN_KINDS),
+      help: "gated = Llama's gate/up/down",
+      valueName: "KIND",
+    }),
+    batch: size("sequences per step (default 1)", "B"),
+    layers: size("layers, for whole-model totals", "N"),
+    dtype: flag({
+      value: oneOf(Object.keys(DTYPE_BYTES) as Dtype[]),
+      help: "element type",
+      valueName: "TYPE",
+      defaultText: "fp16",
+    }),
+    hardware: flag({
+      value: list(oneOf(Object.keys(loadHardware()))),
+      help: "adds bound, TFLOP/s and time columns",
+      valueName: "IDS",
+    }),
+    memory: flag({
+      value: oneOf(["dram", "l2"] as const),
+      default: "dram" as "dram" | "l2",
+      help: "memory level of the roofs (l2 only where the preset gives it)",
+      valueName: "LEVEL",
+    }),
+    phase: flag({
+      value: oneOf([...PHASES, "both"]),
+      default: "both",
+      help: "phases to print",
+      valueName: "PHASE",
+    }),
+    json: switchFlag("print one JSON document instead of tables"),
+    help: switchFlag("this text", "h"),
+  },
+} as const;
 
 /** The library's field names in a message, as the flags that set them. */
 function flagNames(message: string): string {
@@ -124,62 +138,27 @@ export interface IntensityArgs {
  * @throws {UsageError} naming the bad flag and what it allows.
  * @example
  * ```ts
- * parseIntensityArgs(["--model", "opt-350m", "--phase", "decode"]).phases; // ["decode"]
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(parseIntensityArgs(["--model", "opt-350m", "--phase", "decode"]).phases, ["decode"]);
  * ```
  */
 export function parseIntensityArgs(argv: string[]): IntensityArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        model: { type: "string" },
-        ...Object.fromEntries(Object.keys(SIZE_FLAGS).map((f) => [f, { type: "string" }])),
-        "ffn-kind": { type: "string" },
-        dtype: { type: "string" },
-        hardware: { type: "string" },
-        memory: { type: "string" },
-        phase: { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message} (see --help)`);
-  }
-  const v = parsed.values as Record<string, string | boolean | undefined>;
+  const v = parseFlags(INTENSITY_CLI, argv).values;
   const config: Record<string, unknown> = {};
-  if (v.model !== undefined) {
-    config.preset = oneOf("model", v.model as string, Object.keys(MODEL_PRESETS));
-  }
+  if (v.model !== undefined) config.preset = v.model;
   for (const [flag, key] of Object.entries(SIZE_FLAGS)) {
-    if (v[flag] !== undefined) config[key] = positiveInt(flag, v[flag] as string);
+    const value = v[flag as keyof typeof SIZE_FLAGS];
+    if (value !== undefined) config[key] = value;
   }
-  if (v["ffn-kind"] !== undefined) {
-    config.ffnKind = oneOf<FfnKind>("ffn-kind", v["ffn-kind"] as string, FFN_KINDS);
-  }
-  if (v.dtype !== undefined) {
-    config.dtype = oneOf<Dtype>(
-      "dtype",
-      v.dtype as string,
-      Object.keys(DTYPE_BYTES) as Dtype[],
-    );
-  }
-  const phase = oneOf("phase", (v.phase as string | undefined) ?? "both", [...PHASES, "both"]);
-  const memory = oneOf("memory", (v.memory as string | undefined) ?? "dram", ["dram", "l2"]);
-  const known = Object.keys(loadHardware());
-  const hardware = v.hardware === undefined
-    ? []
-    : (v.hardware as string).split(",").map((id) => oneOf("hardware", id.trim(), known));
+  if (v["ffn-kind"] !== undefined) config.ffnKind = v["ffn-kind"];
+  if (v.dtype !== undefined) config.dtype = v.dtype;
   return {
     config: config as ModelConfigOptions,
-    phases: phase === "both" ? [...PHASES] : [phase],
-    hardware,
-    memory,
-    json: v.json === true,
-    help: v.help === true,
+    phases: v.phase === "both" ? [...PHASES] : [v.phase as Phase],
+    hardware: v.hardware ?? [],
+    memory: v.memory,
+    json: v.json,
+    help: v.help,
   };
 }
 
@@ -188,12 +167,13 @@ export function parseIntensityArgs(argv: string[]): IntensityArgs {
  * @throws {UsageError} for bad flags or a configuration the flags make invalid.
  * @example
  * ```ts
- * console.log(runIntensity(["--phase", "decode"]));
+ * import { assertStringIncludes } from "@std/assert";
+ * assertStringIncludes(runIntensity(["--phase", "decode"]), "2048/2049");
  * ```
  */
 export function runIntensity(argv: string[]): string {
   const args = parseIntensityArgs(argv);
-  if (args.help) return usage();
+  if (args.help) return usage(INTENSITY_CLI);
   let config;
   try {
     config = modelConfig(args.config);
@@ -249,11 +229,5 @@ export function runIntensity(argv: string[]): string {
 }
 
 if (import.meta.main) {
-  try {
-    console.log(runIntensity(Deno.args));
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    console.error(`intensity: ${e.message}`);
-    Deno.exit(2);
-  }
+  Deno.exit(await runCli(INTENSITY_CLI.name, () => console.log(runIntensity(Deno.args))));
 }

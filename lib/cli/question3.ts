@@ -1,49 +1,197 @@
 /**
  * `deno task question3`: the handout's `question3.py` on an ONNX model in Deno, WebGPU when
  * an adapter exists, else WASM. Flags and defaults as the handout's (see
- * `lib/onnx/question3_flags.ts` or `--help`); text streams to stdout as it is generated when
+ * {@linkcode QUESTION3_CLI} or `--help`); text streams to stdout as it is generated when
  * one sequence is asked for; errors go to stderr with exit code 2 (bad flags) or 1.
  *
  * @example
  * ```ts
  * // deno task question3 --output_len 40 --beam_width 2
+ * import { assertEquals } from "@std/assert";
  * import { main } from "./question3.ts";
- * const code = await main(["--output_len", "5", "--backend", "wasm"]);
+ * assertEquals(await main(["--output_len", "2", "--backend", "wasm", "--json"]), 0);
  * ```
  * @module
  */
 import { OnnxCausalLM } from "../onnx/causal_lm.ts";
+import { BACKEND_REQUESTS, type BackendRequest } from "../onnx/backend.ts";
+import { EMBEDDED_MODEL, embeddedModelFolder } from "../onnx/embedded.ts";
+import { generateText, QUESTION3_DEFAULTS } from "../onnx/text_generation.ts";
+import { formatHandout } from "../questions/question3.ts";
 import {
-  DEFAULT_MODEL,
-  embeddedModelFolder,
-  parseQuestion3Flags,
-  QUESTION3_USAGE,
-  type Question3Flags,
-} from "../onnx/question3_flags.ts";
-import { formatHandout, generateText } from "../onnx/text_generation.ts";
+  decimal,
+  flag,
+  integer,
+  oneOf,
+  parseFlags,
+  runCli,
+  switchFlag,
+  text,
+  usage,
+} from "./args.ts";
+
+const d = QUESTION3_DEFAULTS;
+
+/**
+ * The flags of `deno task question3`: the handout's (`--hf_model_name`, `--prompt_seq`,
+ * `--output_len`, `--top_k`, `--top_p`, `--beam_width`) with its defaults, Hugging Face's
+ * `generate` options under their HF names, and this workspace's own (`--seed`, `--backend`,
+ * `--no_sample`, `--json`). `--output-len` is read as `--output_len`, and so on.
+ */
+export const QUESTION3_CLI = {
+  name: "question3",
+  summary: "Generates text with an ONNX causal language model, as the handout's question3.py " +
+    "does with Hugging Face transformers: do_sample=True, temperature 1.0, num_beams = " +
+    "num_return_sequences = beam_width (beam_width > 1 is Hugging Face's beam sampling).",
+  dashesAreUnderscores: true,
+  flags: {
+    hf_model_name: flag({
+      value: text("a model folder or a Hub id"),
+      default: d.model,
+      help: "model folder (HF layout with onnx/model.onnx) or Hub id",
+      valueName: "NAME",
+    }),
+    prompt_seq: flag({
+      value: text("a prompt"),
+      default: d.prompt,
+      help: "prompt",
+      valueName: "TEXT",
+    }),
+    output_len: flag({
+      value: integer({ min: 0 }),
+      default: d.outputLen,
+      help: "new tokens",
+      valueName: "N",
+    }),
+    top_k: flag({
+      value: integer({ min: 0 }),
+      default: d.topK,
+      help: "top-k filter, 0 disables",
+      valueName: "K",
+    }),
+    top_p: flag({
+      value: decimal({ min: 0, minExclusive: true, max: 1 }),
+      default: d.topP,
+      help: "top-p filter, 1 disables",
+      valueName: "P",
+    }),
+    beam_width: flag({
+      value: integer({ min: 1 }),
+      default: d.beamWidth,
+      help: "beams and returned sequences",
+      valueName: "B",
+    }),
+    temperature: flag({
+      value: decimal({ min: 0, minExclusive: true }),
+      default: d.temperature,
+      help: "sampling temperature",
+      valueName: "T",
+    }),
+    repetition_penalty: flag({
+      value: decimal({ min: 0, minExclusive: true }),
+      default: d.repetitionPenalty,
+      help: "HF repetition_penalty: > 1 discourages tokens already in the text, 1 disables",
+      valueName: "R",
+    }),
+    no_repeat_ngram_size: flag({
+      value: integer({ min: 0 }),
+      default: d.noRepeatNgramSize,
+      help: "HF no_repeat_ngram_size: no n-gram of this size twice, 0 disables",
+      valueName: "N",
+    }),
+    min_new_tokens: flag({
+      value: integer({ min: 0 }),
+      default: d.minNewTokens,
+      help: "HF min_new_tokens: no end-of-text before this many new tokens",
+      valueName: "N",
+    }),
+    min_p: flag({
+      value: decimal({ min: 0, max: 1 }),
+      help: "HF min_p: drop tokens below P times the top token's probability",
+      valueName: "P",
+      defaultText: "off",
+    }),
+    typical_p: flag({
+      value: decimal({ min: 0, minExclusive: true, max: 1 }),
+      default: d.typicalP,
+      help: "HF typical_p: locally typical sampling mass, 1 disables",
+      valueName: "P",
+    }),
+    seed: flag({
+      value: integer({ min: 0 }),
+      default: d.seed,
+      help: "seed of the sampler",
+      valueName: "S",
+    }),
+    backend: flag({
+      value: oneOf(BACKEND_REQUESTS),
+      default: "auto" as BackendRequest,
+      help: "auto: WebGPU if an adapter exists, else WASM",
+      valueName: "B",
+    }),
+    no_sample: switchFlag("greedy search (width 1) or beam search (width > 1), no sampling"),
+    json: switchFlag("print one JSON object instead of text"),
+    help: switchFlag("show this text", "h"),
+  },
+} as const;
+
+/** Parsed flags of `deno task question3`. */
+export type Question3Flags = ReturnType<typeof parseQuestion3Flags>;
+
+/**
+ * Parses `args` (`--flag value` or `--flag=value`); throws a `UsageError` naming the flag, the
+ * value and what is allowed.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * const f = parseQuestion3Flags(["--top_p=0.5", "--beam_width", "3"]);
+ * assertEquals([f.topP, f.beamWidth, f.outputLen, f.doSample], [0.5, 3, 20, true]);
+ * ```
+ */
+export function parseQuestion3Flags(args: readonly string[]) {
+  const v = parseFlags(QUESTION3_CLI, args).values;
+  return {
+    hfModelName: v.hf_model_name,
+    promptSeq: v.prompt_seq,
+    outputLen: v.output_len,
+    topK: v.top_k,
+    topP: v.top_p,
+    beamWidth: v.beam_width,
+    temperature: v.temperature,
+    repetitionPenalty: v.repetition_penalty,
+    noRepeatNgramSize: v.no_repeat_ngram_size,
+    minNewTokens: v.min_new_tokens,
+    typicalP: v.typical_p,
+    ...(v.min_p === undefined ? {} : { minP: v.min_p }),
+    seed: v.seed,
+    backend: v.backend,
+    doSample: !v.no_sample,
+    json: v.json,
+    help: v.help,
+  };
+}
 
 /**
  * Runs the CLI on `args` and returns the process exit code.
  * @example
  * ```ts
- * await main(["--help"]); // 0
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(await main(["--help"]), 0);
+ * assertEquals(await main(["--top_k", "1e3"]), 2);
  * ```
  */
-export async function main(args: readonly string[]): Promise<number> {
-  let flags: Question3Flags;
-  try {
-    flags = parseQuestion3Flags(args);
-  } catch (e) {
-    console.error(`question3: ${(e as Error).message}\n(run with --help for the flags)`);
-    return 2;
-  }
+export function main(args: readonly string[]): Promise<number> {
+  return runCli(QUESTION3_CLI.name, () => run(parseQuestion3Flags(args)));
+}
+
+async function run(flags: Question3Flags): Promise<number> {
   if (flags.help) {
-    console.log(QUESTION3_USAGE);
+    console.log(usage(QUESTION3_CLI));
     return 0;
   }
   let model: OnnxCausalLM | undefined;
   try {
-    const name = flags.hfModelName === DEFAULT_MODEL ? embeddedModelFolder() : flags.hfModelName;
+    const name = flags.hfModelName === EMBEDDED_MODEL ? embeddedModelFolder() : flags.hfModelName;
     model = await OnnxCausalLM.load(name, { backend: flags.backend });
     const encoder = new TextEncoder();
     const streaming = !flags.json && flags.beamWidth === 1 && flags.outputLen > 0;
@@ -54,13 +202,16 @@ export async function main(args: readonly string[]): Promise<number> {
       streamed = true;
       Deno.stdout.writeSync(encoder.encode(head + piece));
     };
-    const result = await generateText(model, flags.promptSeq, {
-      outputLen: flags.outputLen,
-      topK: flags.topK,
-      topP: flags.topP,
-      beamWidth: flags.beamWidth,
-      doSample: flags.doSample,
-      seed: flags.seed,
+    const {
+      hfModelName: _model,
+      promptSeq,
+      backend: _backend,
+      json: _json,
+      help: _help,
+      ...settings
+    } = flags;
+    const result = await generateText(model, promptSeq, {
+      ...settings,
       ...(streaming ? { onText: stream } : {}),
     });
     if (streamed) console.log("\n");

@@ -14,31 +14,55 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { main } from "./report.ts";
- * const exitCode = await main(["question1", "--out", "out"]);
+ * assertEquals(await main(["--cell-timeout", "soon"]), 2);
  * ```
  * @module
  */
-import { parseArgs } from "node:util";
 import { executeNotebook, NotebookExecutionError } from "../notebook/execute.ts";
 import { readNotebook } from "../notebook/nbformat.ts";
 import { addStaticFigures, exportPdf } from "../notebook/pdf.ts";
 import { findChromium } from "../notebook/chromium.ts";
 import { defaultPython } from "../notebook/kernel.ts";
+import { decimal, flag, parseFlags, runCli, switchFlag, text, usage } from "./args.ts";
 
 /** The notebooks the report covers, in order. */
 export const QUESTION_NOTEBOOKS: readonly string[] = ["question1", "question2", "question3"];
 
-const USAGE = `Usage: deno task report [NAME...] [options]
+/** The longest cell timeout: timers take at most 2³¹ − 1 ms. */
+const MAX_CELL_TIMEOUT_S = Math.floor((2 ** 31 - 1) / 1000);
 
-Executes notebooks and exports each to a PDF (default: ${QUESTION_NOTEBOOKS.join(", ")}).
-
-Options:
-  --no-execute          export the notebooks as saved, without running them
-  --out DIR             where the PDFs go (default: out)
-  --notebooks DIR       where the notebooks are (default: notebooks)
-  --cell-timeout SEC    longest a cell may run (default: 600)
-  -h, --help            show this help`;
+/** The command line of `deno task report`. */
+export const REPORT_CLI = {
+  name: "report",
+  summary: `Executes notebooks and exports each to a PDF (default: ${
+    QUESTION_NOTEBOOKS.join(", ")
+  }).`,
+  positionals: "[NAME...]",
+  flags: {
+    "no-execute": switchFlag("export the notebooks as saved, without running them"),
+    out: flag({
+      value: text("a folder"),
+      default: "out",
+      help: "where the PDFs go",
+      valueName: "DIR",
+    }),
+    notebooks: flag({
+      value: text("a folder"),
+      default: "notebooks",
+      help: "where the notebooks are",
+      valueName: "DIR",
+    }),
+    "cell-timeout": flag({
+      value: decimal({ min: 0, minExclusive: true, max: MAX_CELL_TIMEOUT_S }),
+      default: 600,
+      help: "longest a cell may run, in seconds",
+      valueName: "SEC",
+    }),
+    help: switchFlag("show this help", "h"),
+  },
+} as const;
 
 /** Parsed command line of the report. */
 export interface ReportArgs {
@@ -59,43 +83,25 @@ export interface ReportArgs {
 }
 
 /**
- * Parses the report's arguments; throws with a message naming a bad value.
+ * Parses the report's arguments; throws a `UsageError` naming a bad value.
  * @example
  * ```ts
- * parseReportArgs(["question2", "--no-execute"]).execute; // false
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(parseReportArgs(["question2", "--no-execute"]).execute, false);
+ * assertThrows(() => parseReportArgs(["--cell-timeout", "1e12"]), Error, "--cell-timeout");
  * ```
  */
 export function parseReportArgs(args: string[]): ReportArgs {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      "no-execute": { type: "boolean", default: false },
-      out: { type: "string", default: "out" },
-      notebooks: { type: "string", default: "notebooks" },
-      "cell-timeout": { type: "string", default: "600" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
-  const cellTimeoutS = Number(values["cell-timeout"]);
-  if (!Number.isFinite(cellTimeoutS) || cellTimeoutS <= 0) {
-    throw new Error(
-      `--cell-timeout ${values["cell-timeout"]} is not allowed; give a positive number of seconds`,
-    );
-  }
-  for (const flag of ["out", "notebooks"] as const) {
-    if (values[flag] === "") throw new Error(`--${flag} needs a folder name`);
-  }
+  const { values, positionals } = parseFlags(REPORT_CLI, args);
   const names = positionals.map((p) => p.replace(/\.ipynb$/, "").replace(/^.*\//, ""));
   return {
     names: names.length > 0 ? names : [...QUESTION_NOTEBOOKS],
     explicit: names.length > 0,
     execute: !values["no-execute"],
-    outDir: values.out!,
-    notebooksDir: values.notebooks!,
-    cellTimeoutS,
-    help: values.help!,
+    outDir: values.out,
+    notebooksDir: values.notebooks,
+    cellTimeoutS: values["cell-timeout"],
+    help: values.help,
   };
 }
 
@@ -162,19 +168,17 @@ class Progress {
  * or missing tools).
  * @example
  * ```ts
- * Deno.exit(await main(Deno.args));
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(await main(["--help"]), 0);
  * ```
  */
-export async function main(argv: string[]): Promise<number> {
-  let args: ReportArgs;
-  try {
-    args = parseReportArgs(argv);
-  } catch (e) {
-    console.error(`report: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+export function main(argv: string[]): Promise<number> {
+  return runCli(REPORT_CLI.name, () => report(parseReportArgs(argv)));
+}
+
+async function report(args: ReportArgs): Promise<number> {
   if (args.help) {
-    console.log(USAGE);
+    console.log(usage(REPORT_CLI));
     return 0;
   }
   const paths = new Map<string, string>();

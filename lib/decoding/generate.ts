@@ -9,6 +9,12 @@
  * | false | > 1 | beam search |
  * | true | > 1 | beam sampling |
  *
+ * Every step runs the row's scores through the logits processors
+ * ({@linkcode logitsProcessors}, HF's list and order: repetition penalty, no-repeat n-gram, min
+ * new tokens, then when sampling temperature, top-k, top-p, min-p, typical-p). As in HF they
+ * see the raw logits in greedy search and sampling (when the model gives them) and the
+ * log-softmax scores in beam modes.
+ *
  * Beam modes follow HF's `_beam_search`: a beam's score is the sum of its (processed)
  * log-probabilities; each step ranks `max(2, 1 + #EOS) · numBeams` candidates across all beams ×
  * vocabulary (top-k for beam search; drawn without replacement from the softmax of the summed
@@ -26,6 +32,9 @@
  *   candidates exist than beams (tiny vocabularies); here the beam set shrinks instead, and fewer
  *   than `numReturnSequences` sequences may come back.
  * - Finished rows of greedy/sampling are dropped from the batch instead of being fed padding.
+ * - A greedy/sampling row's `sumScores` sums the log-probability of each chosen token under
+ *   the distribution it was chosen from (the processed row, renormalised); HF keeps no such
+ *   score for these modes.
  * - Random numbers come from {@linkcode Pcg32} (seeded), not torch's generator, so sampled
  *   tokens match HF's distribution, not its exact draws.
  *
@@ -41,7 +50,14 @@
  */
 import type { DecodeState, LanguageModel } from "./language_model.ts";
 import { BeamHypotheses, type EarlyStopping, type Hypothesis } from "./beam_hypotheses.ts";
-import { minTokensToKeepFor, softmax, warp, type WarpResult } from "./processors.ts";
+import {
+  applyProcessors,
+  type LogitsProcessor,
+  logitsProcessors,
+  logSoftmax,
+  type ProcessedRow,
+  softmax,
+} from "./processors.ts";
 import { Pcg32 } from "./rng.ts";
 import { multinomial, topIndices } from "./select.ts";
 import type {
@@ -58,23 +74,33 @@ import type {
 export interface GenerateOptions {
   /** Maximum number of new tokens (HF `max_new_tokens`); an integer ≥ 1. */
   maxNewTokens: number;
-  /** Sample instead of picking the best (default false). */
+  /** Sample instead of picking the best. @default {false} */
   doSample?: boolean;
-  /** Number of beams (default 1). */
+  /** Number of beams. @default {1} */
   numBeams?: number;
-  /** Sequences returned (default 1); ≤ `numBeams` for beam modes, 1 for greedy. */
+  /** Sequences returned; ≤ `numBeams` for beam modes, 1 for greedy. @default {1} */
   numReturnSequences?: number;
-  /** Sampling temperature > 0 (default 1). Only used when sampling. */
+  /** Sampling temperature > 0. Only used when sampling. @default {1} */
   temperature?: number;
-  /** Top-k filter; 0 disables (default 50, as HF). Only used when sampling. */
+  /** Top-k filter; 0 disables. Only used when sampling. @default {50} as HF */
   topK?: number;
-  /** Top-p (nucleus) filter in [0, 1]; 1 disables (default 1). Only used when sampling. */
+  /** Top-p (nucleus) filter in (0, 1]; 1 disables. Only used when sampling. @default {1} */
   topP?: number;
-  /** Exponent of the length in beam hypotheses' scores (default 1). */
+  /** Min-p filter in [0, 1] (relative to the most likely token); absent disables. Sampling. */
+  minP?: number;
+  /** Typical-p mass in (0, 1]; 1 disables. Only used when sampling. @default {1} */
+  typicalP?: number;
+  /** HF `repetition_penalty` > 0: above 1 discourages repeats; 1 disables. @default {1} */
+  repetitionPenalty?: number;
+  /** HF `no_repeat_ngram_size`: no n-gram of this size repeats; 0 disables. @default {0} */
+  noRepeatNgramSize?: number;
+  /** HF `min_new_tokens`: EOS is banned before this many new tokens; 0 disables. @default {0} */
+  minNewTokens?: number;
+  /** Exponent of the length in beam hypotheses' scores. @default {1} */
   lengthPenalty?: number;
-  /** HF `early_stopping` for beam modes (default false). */
+  /** HF `early_stopping` for beam modes. @default {false} */
   earlyStopping?: EarlyStopping;
-  /** Seed of the random generator used by sampling (default 0). */
+  /** Seed of the random generator used by sampling. @default {0} */
   seed?: number;
   /** End-of-sequence ids (default: the model's). */
   eosTokenIds?: readonly number[];
@@ -86,7 +112,7 @@ export interface GenerateOptions {
 
 /** How much of each step a trace keeps. */
 export interface TraceOptions {
-  /** The most likely tokens recorded per row, besides every chosen candidate (default 10). */
+  /** The most likely tokens recorded per row, besides every chosen candidate. @default {10} */
   candidatesPerRow?: number;
 }
 
@@ -126,10 +152,11 @@ export type ModeOptions = Omit<GenerateOptions, "doSample">;
  * Generates continuations of `promptIds` with HF `generate` semantics (see the module doc).
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { loadTree } from "../tree/load.ts";
  * const tree = loadTree(await Deno.readTextFile("data/q2-tree.json"));
  * const out = await generate(tree, [], { maxNewTokens: 3, doSample: true, topK: 0, seed: 1 });
- * out.sequences[0].tokens.length; // 3
+ * assertEquals(out.sequences[0].tokens.length, 3);
  * ```
  */
 export async function generate(
@@ -147,9 +174,10 @@ export async function generate(
  * Greedy search: the most likely token at every step (HF `num_beams=1, do_sample=False`).
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { loadTree } from "../tree/load.ts";
  * const tree = loadTree(await Deno.readTextFile("data/q2-tree.json"));
- * (await greedySearch(tree, [], { maxNewTokens: 3 })).sequences[0].tokens; // [1, 2, 0] = "bca"
+ * assertEquals((await greedySearch(tree, [], { maxNewTokens: 3 })).sequences[0].tokens, [1, 2, 0]); // "bca"
  * ```
  */
 export async function greedySearch(
@@ -161,12 +189,14 @@ export async function greedySearch(
 }
 
 /**
- * Multinomial sampling after temperature, top-k and top-p; `numReturnSequences` independent rows.
+ * Multinomial sampling after the processors; `numReturnSequences` independent rows.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { loadTree } from "../tree/load.ts";
  * const tree = loadTree(await Deno.readTextFile("data/q2-tree.json"));
- * await sample(tree, [], { maxNewTokens: 3, topP: 0.9, seed: 7, numReturnSequences: 4 });
+ * const out = await sample(tree, [], { maxNewTokens: 3, topP: 0.9, seed: 7, numReturnSequences: 4 });
+ * assertEquals(out.sequences.length, 4);
  * ```
  */
 export async function sample(
@@ -181,10 +211,12 @@ export async function sample(
  * Beam search, also with `numBeams: 1` (which then equals greedy search).
  * @example
  * ```ts
+ * import { assertAlmostEquals } from "@std/assert";
  * import { loadTree } from "../tree/load.ts";
  * const tree = loadTree(await Deno.readTextFile("data/q2-tree.json"));
  * const out = await beamSearch(tree, [], { maxNewTokens: 3, numBeams: 2, numReturnSequences: 2 });
- * out.sequences.map((s) => Math.exp(s.logProb)); // [0.12, 0.096]
+ * assertAlmostEquals(Math.exp(out.sequences[0].logProb), 0.12);
+ * assertAlmostEquals(Math.exp(out.sequences[1].logProb), 0.096);
  * ```
  */
 export async function beamSearch(
@@ -196,13 +228,15 @@ export async function beamSearch(
 }
 
 /**
- * Beam sampling (HF `do_sample=True, num_beams>1`): warped log-probabilities plus beam scores,
- * `2·numBeams` candidates drawn without replacement, then as beam search.
+ * Beam sampling (HF `do_sample=True, num_beams>1`): processed log-probabilities plus beam
+ * scores, `2·numBeams` candidates drawn without replacement, then as beam search.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { loadTree } from "../tree/load.ts";
  * const tree = loadTree(await Deno.readTextFile("data/q2-tree.json"));
- * await beamSample(tree, [], { maxNewTokens: 3, numBeams: 2, numReturnSequences: 2, seed: 3 });
+ * const out = await beamSample(tree, [], { maxNewTokens: 3, numBeams: 2, numReturnSequences: 2, seed: 3 });
+ * assertEquals(out.sequences.length, 2);
  * ```
  */
 export async function beamSample(
@@ -220,8 +254,7 @@ interface Resolved {
   numBeams: number;
   numReturnSequences: number;
   temperature: number;
-  topK: number;
-  topP: number;
+  processors: readonly LogitsProcessor[];
   lengthPenalty: number;
   earlyStopping: EarlyStopping;
   eosTokenIds: readonly number[];
@@ -268,13 +301,6 @@ function resolve(
       `greedy search returns one sequence; numReturnSequences must be 1, got ${numReturnSequences}`,
     );
   }
-  const temperature = options.temperature ?? 1;
-  if (!(Number.isFinite(temperature) && temperature > 0)) {
-    throw new RangeError(`temperature must be a finite number > 0, got ${temperature}`);
-  }
-  const topK = int("topK", options.topK ?? 50, 0);
-  const topP = options.topP ?? 1;
-  if (!(topP >= 0 && topP <= 1)) throw new RangeError(`topP must be in [0, 1], got ${topP}`);
   const lengthPenalty = options.lengthPenalty ?? 1;
   if (!Number.isFinite(lengthPenalty)) {
     throw new RangeError(`lengthPenalty must be a finite number, got ${lengthPenalty}`);
@@ -291,6 +317,17 @@ function resolve(
   promptIds.forEach(inVocab("promptIds"));
   const eosTokenIds = [...(options.eosTokenIds ?? model.eosTokenIds)];
   eosTokenIds.forEach(inVocab("eosTokenIds"));
+  const temperature = options.temperature ?? 1;
+  // The warpers are validated when sampling uses them; outside sampling they are ignored, as
+  // in HF, but a nonsensical value is still refused.
+  const processors = logitsProcessors({
+    ...options,
+    doSample,
+    numBeams,
+    eosTokenIds,
+    promptLength: promptIds.length,
+  });
+  if (!doSample) logitsProcessors({ ...options, doSample: true, eosTokenIds });
   const seed = options.seed ?? 0;
   const traceRow = options.trace === undefined || options.trace === false ? 0 : int(
     "trace.candidatesPerRow",
@@ -304,8 +341,7 @@ function resolve(
     numBeams,
     numReturnSequences,
     temperature,
-    topK,
-    topP,
+    processors,
     lengthPenalty,
     earlyStopping,
     eosTokenIds,
@@ -330,26 +366,132 @@ function checkRows(state: DecodeState, rows: number, vocabSize: number): void {
   }
 }
 
-function warpFor(o: Resolved, logProbs: ArrayLike<number>, minTokensToKeep: number): WarpResult {
-  return warp(logProbs, {
-    temperature: o.temperature,
-    topK: o.topK,
-    topP: o.topP,
-    minTokensToKeep,
-  });
+/** The processors over one row; without processors the scores are the row itself (no copy). */
+function processRow(
+  o: Resolved,
+  inputIds: readonly number[],
+  scores: ArrayLike<number>,
+): ProcessedRow | undefined {
+  return o.processors.length === 0
+    ? undefined
+    : applyProcessors(o.processors, inputIds, Float64Array.from(scores));
+}
+
+/** A candidate as the trace records it; `parentRow` gives its cumulative log-probability. */
+function candidate(c: {
+  parent: number;
+  parentRow: Row;
+  token: number;
+  logProb: number;
+  score: number;
+  rank: number | null;
+  status: CandidateStatus;
+  next?: number;
+}): TraceCandidate {
+  const cumLogProb = c.parentRow.logProb + c.logProb;
+  return {
+    parent: c.parent,
+    token: c.token,
+    logProb: c.logProb,
+    cumLogProb,
+    probability: Math.exp(cumLogProb),
+    score: c.score,
+    rank: c.rank,
+    status: c.status,
+    ...(c.next === undefined ? {} : { next: c.next }),
+  };
+}
+
+/**
+ * Records a {@linkcode Trace} step by step; {@linkcode NO_TRACE} does nothing, so decoding
+ * calls it unconditionally and pays nothing when tracing is off.
+ */
+interface Tracer {
+  /** Starts a step with the rows it expands. */
+  beginStep(step: number, rows: readonly Row[]): void;
+  /**
+   * Records row `parent`'s candidates: its most likely tokens and every token in `chosen`,
+   * best first, with the score and fate each got.
+   */
+  rowCandidates(
+    parent: number,
+    row: Row,
+    logProbs: ArrayLike<number>,
+    chosen: Iterable<number>,
+    fate: (
+      token: number,
+    ) => { score: number; rank: number | null; status: CandidateStatus; next?: number },
+  ): void;
+  /** Records what the processors did to row `parent` (sampling modes). */
+  filters(
+    parent: number,
+    logProbs: ArrayLike<number>,
+    processed: ArrayLike<number>,
+    removed: Record<string, number>,
+  ): void;
+  /** Ends the step. */
+  endStep(): void;
+  /** The trace of the run, or undefined when off. */
+  finish(final: Hypothesis[]): Trace | undefined;
+}
+
+const NO_TRACE: Tracer = {
+  beginStep() {},
+  rowCandidates() {},
+  filters() {},
+  endStep() {},
+  finish: () => undefined,
+};
+
+function tracer(o: Resolved, promptIds: readonly number[]): Tracer {
+  if (o.traceRow === 0) return NO_TRACE;
+  const steps: TraceStep[] = [];
+  let current: TraceStep;
+  return {
+    beginStep(step, rows) {
+      const traced: TraceRow[] = rows.map((r) => ({
+        tokens: [...r.tokens],
+        score: r.score,
+        logProb: r.logProb,
+      }));
+      current = { step, rows: traced, candidates: [], ...(o.doSample ? { filters: [] } : {}) };
+    },
+    rowCandidates(parent, row, lp, chosen, fate) {
+      const shown = new Set([...topIndices(lp, o.traceRow), ...chosen]);
+      for (const token of [...shown].sort((a, b) => lp[b] - lp[a] || a - b)) {
+        current.candidates.push(
+          candidate({ parent, parentRow: row, token, logProb: lp[token], ...fate(token) }),
+        );
+      }
+    },
+    filters(parent, lp, processed, removed) {
+      current.filters!.push(filterReport(o, parent, lp, processed, removed));
+    },
+    endStep() {
+      steps.push(current);
+    },
+    finish: (final) => ({
+      mode: o.mode,
+      numBeams: o.numBeams,
+      promptIds: [...promptIds],
+      steps,
+      final,
+    }),
+  };
 }
 
 function filterReport(
+  o: Resolved,
   row: number,
   logProbs: ArrayLike<number>,
-  warped: WarpResult,
-  o: Resolved,
+  processed: ArrayLike<number>,
+  removed: Record<string, number>,
 ): FilterReport {
   const tempered = softmax(Float64Array.from(logProbs, (x) => x / o.temperature));
-  const after = softmax(warped.scores);
+  const after = softmax(processed);
   let keptTokens = 0, keptMass = 0;
   for (let t = 0; t < after.length; t++) {
-    if (warped.scores[t] > -Infinity) {
+    if (processed[t] > -Infinity) {
       keptTokens++;
       keptMass += tempered[t];
     }
@@ -357,8 +499,9 @@ function filterReport(
   return {
     row,
     keptTokens,
-    removedByTopK: warped.removedByTopK,
-    removedByTopP: warped.removedByTopP,
+    removedByTopK: removed.top_k ?? 0,
+    removedByTopP: removed.top_p ?? 0,
+    removed,
     keptMass,
     top: topIndices(logProbs, o.traceRow).map((token) => ({
       token,
@@ -369,10 +512,6 @@ function filterReport(
   };
 }
 
-function traceRows(rows: readonly Row[]): TraceRow[] {
-  return rows.map((r) => ({ tokens: [...r.tokens], score: r.score, logProb: r.logProb }));
-}
-
 /** Greedy search and sampling: independent rows, one token each per step. */
 async function decodeRows(
   model: LanguageModel,
@@ -381,70 +520,54 @@ async function decodeRows(
 ): Promise<GenerateOutput> {
   const vocab = model.vocabSize;
   const eos = new Set(o.eosTokenIds);
+  const trace = tracer(o, promptIds);
   const count = o.mode === "sample" ? o.numReturnSequences : 1;
   const rows: Row[] = Array.from({ length: count }, () => ({ tokens: [], score: 0, logProb: 0 }));
   let live = rows.map((_, i) => i);
   let stateRowOf = live.map(() => 0);
-  const steps: TraceStep[] = [];
   let stepsRun = 0;
   let state = await model.start(promptIds, 1);
   try {
     for (let step = 1; step <= o.maxNewTokens; step++) {
       stepsRun = step;
       checkRows(state, step === 1 ? 1 : live.length, vocab);
-      const before = o.traceRow > 0 ? traceRows(live.map((i) => rows[i])) : [];
-      const candidates: TraceCandidate[] = [];
-      const filters: FilterReport[] = [];
+      trace.beginStep(step, live.map((i) => rows[i]));
       const newTokens: (number | null)[] = rows.map(() => null);
       for (const [j, i] of live.entries()) {
+        const row = rows[i];
         const lp = state.logProbs[stateRowOf[j]];
-        let token: number, stepScore: number, warped: WarpResult | undefined;
-        if (o.mode === "sample") {
-          warped = warpFor(o, lp, 1);
-          token = multinomial(softmax(warped.scores), 1, o.rng)[0];
-          stepScore = warped.scores[token];
-        } else {
-          token = topIndices(lp, 1)[0];
-          stepScore = lp[token];
-        }
+        // HF's processors see the raw logits in these modes.
+        const raw = state.logits?.[stateRowOf[j]] ?? lp;
+        const processed = processRow(o, [...promptIds, ...row.tokens], raw);
+        const scores = processed?.scores ?? raw;
+        const token = o.mode === "sample"
+          ? multinomial(softmax(scores), 1, o.rng)[0]
+          : topIndices(scores, 1)[0];
         if (token === undefined) {
           throw new Error(`model row ${stateRowOf[j]} has no finite log-probability`);
         }
-        const row = rows[i];
-        if (o.traceRow > 0) {
-          const shown = new Set([...topIndices(lp, o.traceRow), token]);
-          for (const t of [...shown].sort((a, b) => lp[b] - lp[a] || a - b)) {
-            const chosen = t === token;
-            const score = warped ? warped.scores[t] : lp[t];
-            const status: CandidateStatus = chosen
-              ? (eos.has(t) ? "finished" : "kept")
-              : score === -Infinity
-              ? "filtered"
-              : "pruned";
-            candidates.push(
-              candidate(
-                j,
-                t,
-                lp[t],
-                row,
-                row.score + score,
-                chosen ? 0 : null,
-                status,
-                chosen ? j : undefined,
-              ),
-            );
-          }
-          if (warped) filters.push(filterReport(j, lp, warped, o));
+        // The chosen token's log-probability under the distribution it was chosen from.
+        const stepLogProbs = processed ? logSoftmax(processed.scores) : lp;
+        trace.rowCandidates(j, row, lp, [token], (t) => ({
+          score: row.score + stepLogProbs[t],
+          rank: t === token ? 0 : null,
+          status: t === token
+            ? (eos.has(t) ? "finished" : "kept")
+            : stepLogProbs[t] === -Infinity
+            ? "filtered"
+            : "pruned",
+          ...(t === token ? { next: j } : {}),
+        }));
+        if (o.mode === "sample") {
+          trace.filters(j, lp, processed?.scores ?? lp, processed?.removed ?? {});
         }
         row.tokens.push(token);
-        row.score += stepScore;
+        row.score += stepLogProbs[token];
         row.logProb += lp[token];
         newTokens[i] = token;
         if (eos.has(token)) row.finishReason = "eos";
       }
-      if (o.traceRow > 0) {
-        steps.push({ step, rows: before, candidates, ...(o.mode === "sample" ? { filters } : {}) });
-      }
+      trace.endStep();
       await o.onStep?.({ step, sequences: rows.map((r) => [...r.tokens]), newTokens });
       const stillLive = live.filter((i) => rows[i].finishReason === undefined);
       if (stillLive.length === 0 || step === o.maxNewTokens) break;
@@ -463,38 +586,70 @@ async function decodeRows(
     finishReason: r.finishReason ?? "length",
     score: r.logProb,
   }));
-  return {
-    mode: o.mode,
-    sequences,
-    steps: stepsRun,
-    ...(o.traceRow > 0
-      ? { trace: { mode: o.mode, numBeams: 1, promptIds: [...promptIds], steps, final: sequences } }
-      : {}),
-  };
+  const traced = trace.finish(sequences);
+  return { mode: o.mode, sequences, steps: stepsRun, ...(traced ? { trace: traced } : {}) };
 }
 
-function candidate(
-  parent: number,
-  token: number,
-  logProb: number,
-  row: Row,
-  score: number,
-  rank: number | null,
-  status: CandidateStatus,
-  next: number | undefined,
-): TraceCandidate {
-  const cumLogProb = row.logProb + logProb;
-  return {
-    parent,
-    token,
-    logProb,
-    cumLogProb,
-    probability: Math.exp(cumLogProb),
-    score,
-    rank,
-    status,
-    ...(next === undefined ? {} : { next }),
-  };
+/** What became of one ranked candidate of a beam step. */
+interface Fate {
+  rank: number;
+  status: CandidateStatus;
+  next?: number;
+}
+
+/** The outcome of {@linkcode selectBeams}. */
+interface BeamSelection {
+  /** The next step's beams, best first. */
+  next: Row[];
+  /** For each next beam, the index of the beam it continues. */
+  parents: number[];
+  /** Each ranked candidate's fate, keyed by `beam · vocab + token`. */
+  fate: Map<number, Fate>;
+}
+
+/**
+ * HF `BeamSearchScorer.process`: walks the ranked candidates; an EOS candidate within the
+ * first `numBeams` ranks becomes a finished hypothesis, other candidates fill the next beams
+ * until there are `numBeams`, the rest are pruned.
+ */
+function selectBeams(
+  o: Resolved,
+  ranked: readonly number[],
+  beams: readonly Row[],
+  totals: Float64Array,
+  logProbs: readonly Float32Array[],
+  vocab: number,
+  hyps: BeamHypotheses,
+): BeamSelection {
+  const eos = new Set(o.eosTokenIds);
+  const fate = new Map<number, Fate>();
+  const next: Row[] = [];
+  const parents: number[] = [];
+  for (const [rank, idx] of ranked.entries()) {
+    if (next.length === o.numBeams) {
+      fate.set(idx, { rank, status: "pruned" });
+      continue;
+    }
+    const r = Math.floor(idx / vocab), t = idx % vocab;
+    const beam = beams[r];
+    const logProb = beam.logProb + logProbs[r][t];
+    if (eos.has(t)) {
+      // HF: an EOS outside the first numBeams ranks never becomes a hypothesis.
+      const added = rank < o.numBeams &&
+        hyps.add({
+          tokens: [...beam.tokens, t],
+          sumScores: totals[idx],
+          logProb,
+          finishReason: "eos",
+        });
+      fate.set(idx, { rank, status: added ? "finished" : "pruned" });
+    } else {
+      fate.set(idx, { rank, status: "kept", next: next.length });
+      next.push({ tokens: [...beam.tokens, t], score: totals[idx], logProb });
+      parents.push(r);
+    }
+  }
+  return { next, parents, fate };
 }
 
 /** Beam search and beam sampling (HF `_beam_search` with `BeamSearchScorer`). */
@@ -504,9 +659,8 @@ async function decodeBeams(
   o: Resolved,
 ): Promise<GenerateOutput> {
   const vocab = model.vocabSize;
-  const eos = new Set(o.eosTokenIds);
+  const trace = tracer(o, promptIds);
   const candidatesPerStep = Math.max(2, 1 + o.eosTokenIds.length) * o.numBeams;
-  const minTokensToKeep = minTokensToKeepFor(o.numBeams, o.eosTokenIds);
   const hyps = new BeamHypotheses({
     numBeams: o.numBeams,
     lengthPenalty: o.lengthPenalty,
@@ -514,75 +668,54 @@ async function decodeBeams(
     maxNewTokens: o.maxNewTokens,
   });
   let beams: Row[] = [{ tokens: [], score: 0, logProb: 0 }];
-  const steps: TraceStep[] = [];
   let stepsRun = 0;
   let state = await model.start(promptIds, 1);
   try {
     for (let step = 1; step <= o.maxNewTokens; step++) {
       stepsRun = step;
       checkRows(state, beams.length, vocab);
+      trace.beginStep(step, beams);
+      // Each beam's processed log-softmax scores plus its running score, over beams × vocab.
       const totals = new Float64Array(beams.length * vocab);
-      const filters: FilterReport[] = [];
+      const processedRows: ArrayLike<number>[] = [];
       for (const [r, beam] of beams.entries()) {
         const lp = state.logProbs[r];
-        const warped = o.doSample ? warpFor(o, lp, minTokensToKeep) : undefined;
-        const scores = warped ? warped.scores : lp;
+        const processed = processRow(o, [...promptIds, ...beam.tokens], lp);
+        const scores = processed?.scores ?? lp;
+        processedRows.push(scores);
         for (let t = 0; t < vocab; t++) totals[r * vocab + t] = beam.score + scores[t];
-        if (warped && o.traceRow > 0) filters.push(filterReport(r, lp, warped, o));
+        if (o.doSample) trace.filters(r, lp, scores, processed?.removed ?? {});
       }
-      const chosen = o.doSample
-        ? multinomial(softmax(totals), candidatesPerStep, o.rng).sort((a, b) =>
-          totals[b] - totals[a]
-        )
+      const ranked = o.doSample
+        ? multinomial(softmax(totals), candidatesPerStep, o.rng)
+          .sort((a, b) => totals[b] - totals[a])
         : topIndices(totals, candidatesPerStep);
-      const fate = new Map<number, { rank: number; status: CandidateStatus; next?: number }>();
-      const next: Row[] = [];
-      const parents: number[] = [];
-      for (const [rank, idx] of chosen.entries()) {
-        if (next.length === o.numBeams) {
-          fate.set(idx, { rank, status: "pruned" });
-          continue;
-        }
-        const r = Math.floor(idx / vocab), t = idx % vocab;
-        const beam = beams[r];
-        const logProb = beam.logProb + state.logProbs[r][t];
-        if (eos.has(t)) {
-          // HF: an EOS outside the first numBeams ranks never becomes a hypothesis.
-          const added = rank < o.numBeams &&
-            hyps.add({
-              tokens: [...beam.tokens, t],
-              sumScores: totals[idx],
-              logProb,
-              finishReason: "eos",
-            });
-          fate.set(idx, { rank, status: added ? "finished" : "pruned" });
-        } else {
-          fate.set(idx, { rank, status: "kept", next: next.length });
-          next.push({ tokens: [...beam.tokens, t], score: totals[idx], logProb });
-          parents.push(r);
-        }
-      }
-      const done = next.length === 0 || hyps.isDone(totals[chosen[0]], step);
-      if (o.traceRow > 0) {
-        const candidates: TraceCandidate[] = [];
-        for (const [r, beam] of beams.entries()) {
-          const lp = state.logProbs[r];
-          const shown = new Set(topIndices(lp, o.traceRow));
-          for (const idx of chosen) if (Math.floor(idx / vocab) === r) shown.add(idx % vocab);
-          for (const t of [...shown].sort((a, b) => lp[b] - lp[a] || a - b)) {
-            const f = fate.get(r * vocab + t);
-            const score = totals[r * vocab + t];
-            const status = f?.status ?? (score === -Infinity ? "filtered" : "pruned");
-            candidates.push(candidate(r, t, lp[t], beam, score, f?.rank ?? null, status, f?.next));
-          }
-        }
-        steps.push({
-          step,
-          rows: traceRows(beams),
-          candidates,
-          ...(o.doSample ? { filters } : {}),
+      const { next, parents, fate } = selectBeams(
+        o,
+        ranked,
+        beams,
+        totals,
+        state.logProbs,
+        vocab,
+        hyps,
+      );
+      const done = next.length === 0 || hyps.isDone(totals[ranked[0]], step);
+      for (const [r, beam] of beams.entries()) {
+        const chosen = ranked.filter((idx) => Math.floor(idx / vocab) === r).map((idx) =>
+          idx % vocab
+        );
+        trace.rowCandidates(r, beam, state.logProbs[r], chosen, (t) => {
+          const f = fate.get(r * vocab + t);
+          const score = totals[r * vocab + t];
+          return {
+            score,
+            rank: f?.rank ?? null,
+            status: f?.status ?? (processedRows[r][t] === -Infinity ? "filtered" : "pruned"),
+            ...(f?.next === undefined ? {} : { next: f.next }),
+          };
         });
       }
+      trace.endStep();
       await o.onStep?.({
         step,
         sequences: next.map((b) => [...b.tokens]),
@@ -607,20 +740,6 @@ async function decodeBeams(
     await state.dispose();
   }
   const sequences = hyps.best(o.numReturnSequences);
-  return {
-    mode: o.mode,
-    sequences,
-    steps: stepsRun,
-    ...(o.traceRow > 0
-      ? {
-        trace: {
-          mode: o.mode,
-          numBeams: o.numBeams,
-          promptIds: [...promptIds],
-          steps,
-          final: sequences,
-        },
-      }
-      : {}),
-  };
+  const traced = trace.finish(sequences);
+  return { mode: o.mode, sequences, steps: stepsRun, ...(traced ? { trace: traced } : {}) };
 }

@@ -44,6 +44,12 @@ export interface DecodeState {
   /** `logProbs[r][t]` = log P(token t | prefix of row r); each row has `vocabSize` entries. */
   readonly logProbs: readonly Float32Array[];
   /**
+   * The raw scores before `log_softmax`, when the model has them (an ONNX model's logits).
+   * HF's logits processors see these in greedy search and sampling; a model without them
+   * (the homework's tree) is processed on its log-probabilities.
+   */
+  readonly logits?: readonly Float32Array[];
+  /**
    * Advance one token. Row `i` of the returned state continues row `parents[i]` of this state
    * with token `tokens[i]`; `parents.length` becomes the new number of rows. This state must
    * not be used afterwards.

@@ -81,6 +81,8 @@ export interface FilterReport {
   removedByTopK: number;
   /** Tokens top-p removed (after top-k). */
   removedByTopP: number;
+  /** Tokens each processor removed, by option name (`top_k`, `min_p`, …). */
+  removed: Record<string, number>;
   /** Tempered probability mass of the kept tokens. */
   keptMass: number;
   /** The row's most likely tokens (by model probability). */
@@ -111,4 +113,48 @@ export interface Trace {
   steps: TraceStep[];
   /** The returned sequences, best first for beam modes. */
   final: Hypothesis[];
+}
+
+/** Why a beam search missed a sequence: where its prefix fell out of the beam. */
+export interface Miss {
+  /** The step at which the prefix was pruned (1-based). */
+  step: number;
+  /** The pruned prefix's tokens. */
+  prefix: number[];
+  /** Its probability at that step. */
+  probability: number;
+  /** The probability of the weakest beam kept at that step. */
+  weakestKept: number;
+}
+
+/**
+ * Finds where `target`'s prefix left the beam in `trace`, or null if the search kept it to
+ * the end.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { beamSearch } from "./generate.ts";
+ * import { loadTreeFile } from "../tree/load.ts";
+ * const tree = await loadTreeFile();
+ * const { trace } = await beamSearch(tree, [], { maxNewTokens: 3, numBeams: 2, trace: true });
+ * // "aba", the most probable sequence, leaves the beam at step 1 (P(a) = 0.2 < 0.3).
+ * assertEquals(whereMissed(trace!, tree.encode(["a", "b", "a"])), { step: 1, prefix: [0], probability: 0.2, weakestKept: 0.3 });
+ * ```
+ */
+export function whereMissed(trace: Trace, target: readonly number[]): Miss | null {
+  for (const step of trace.steps) {
+    const prefix = target.slice(0, step.step);
+    const kept = step.candidates.filter((c) => c.status === "kept");
+    const mine = step.candidates.find((c) =>
+      [...step.rows[c.parent].tokens, c.token].join() === prefix.join()
+    );
+    if (mine === undefined || mine.status === "kept" || mine.status === "finished") continue;
+    return {
+      step: step.step,
+      prefix,
+      probability: mine.probability,
+      weakestKept: Math.min(...kept.map((c) => c.probability)),
+    };
+  }
+  return null;
 }

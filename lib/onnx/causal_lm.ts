@@ -22,6 +22,7 @@
  */
 import * as ort from "onnxruntime-web/webgpu";
 import type { DecodeState, LanguageModel } from "../decoding/language_model.ts";
+import { logSoftmax } from "../decoding/processors.ts";
 import {
   type Backend,
   type BackendRequest,
@@ -260,7 +261,7 @@ export class OnnxDecodeState implements DecodeState {
     readonly logits: readonly Float32Array[],
     cache: KvCache,
   ) {
-    this.logProbs = logits.map(logSoftmax);
+    this.logProbs = logits.map((row) => logSoftmax(row, new Float32Array(row.length)));
     this.#cache = cache;
   }
 
@@ -304,27 +305,6 @@ export class OnnxDecodeState implements DecodeState {
     this.#cache?.dispose();
     this.#cache = undefined;
   }
-}
-
-/**
- * `log_softmax` of a row of logits, accumulated in double precision.
- * @example
- * ```ts
- * logSoftmax(new Float32Array([0, 0])); // [-0.693..., -0.693...]
- * ```
- */
-export function logSoftmax(logits: Float32Array): Float32Array {
-  // Indexed loops: this runs on every row of every step, and iterators or callbacks over a
-  // typed array cost V8 several times as much.
-  const n = logits.length;
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += Math.exp(logits[i] - max);
-  const logZ = max + Math.log(sum);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = logits[i] - logZ;
-  return out;
 }
 
 // All sessions share one onnxruntime WebAssembly instance, initialised once, and its WebGPU

@@ -3,42 +3,94 @@
  * engine's `generate` on an {@linkcode OnnxCausalLM} with `question3.py`'s settings
  * (`do_sample=True`, temperature 1, `num_beams = num_return_sequences = beam_width`), and
  * return the prompt ids, each returned sequence's new ids and text, the backend that ran and
- * the measured prefill and decode times. {@linkcode formatHandout} prints it in the handout
- * script's shape; the CLI and the notebook both go through here.
+ * the measured prefill and decode times. The CLI and the notebook both go through here, and
+ * {@linkcode QUESTION3_DEFAULTS} is the one place the handout's defaults are written.
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { OnnxCausalLM } from "./causal_lm.ts";
- * import { formatHandout, generateText } from "./text_generation.ts";
+ * import { generateText } from "./text_generation.ts";
  * const model = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
  * const result = await generateText(model, "What is Apple?", { outputLen: 10, seed: 0 });
- * console.log(formatHandout(result));
+ * assertEquals(result.outputs[0].ids.length, 10);
+ * await model.dispose();
  * ```
  * @module
  */
-import { generate, type GenerateOutput, type TraceOptions } from "../decoding/mod.ts";
+import { generate, type GenerateOutput, type TraceOptions } from "../decoding/generate.ts";
+import { logitsProcessors } from "../decoding/processors.ts";
 import type { DecodingMode, Trace } from "../decoding/trace.ts";
 import type { Backend } from "./backend.ts";
 import type { OnnxCausalLM, RunRecord } from "./causal_lm.ts";
-import { modelLabel } from "./question3_flags.ts";
+import { EMBEDDED_MODEL, modelLabel } from "./embedded.ts";
 import { textStream } from "./tokenizer.ts";
 
-/** Settings of one generation; the defaults are the handout's. */
+/**
+ * The handout's `question3.py` defaults (its model is `facebook/opt-350m`; here the embedded
+ * model stands in, as no Hub is reachable), plus the seed this workspace adds. The CLI, its
+ * usage text, the launch commands the notebooks show and the sweeps all read these.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * assertEquals([QUESTION3_DEFAULTS.outputLen, QUESTION3_DEFAULTS.topK, QUESTION3_DEFAULTS.topP], [20, 50, 0.9]);
+ * ```
+ */
+export const QUESTION3_DEFAULTS = {
+  /** `--hf_model_name`. */
+  model: EMBEDDED_MODEL,
+  /** `--prompt_seq`. */
+  prompt: "What is Apple?",
+  /** `--output_len` (HF `max_new_tokens`). */
+  outputLen: 20,
+  /** `--top_k`. */
+  topK: 50,
+  /** `--top_p`. */
+  topP: 0.9,
+  /** `--beam_width` (`num_beams` = `num_return_sequences`). */
+  beamWidth: 1,
+  /** The handout's `temperature=1.0`. */
+  temperature: 1,
+  /** The handout's `do_sample=True`. */
+  doSample: true,
+  /** torch's seed 0 in the handout; here the seed of this workspace's generator. */
+  seed: 0,
+  /** The processors the handout leaves at HF's defaults (off). */
+  repetitionPenalty: 1,
+  /** Off. */
+  noRepeatNgramSize: 0,
+  /** Off. */
+  minNewTokens: 0,
+  /** Off (1). */
+  typicalP: 1,
+} as const;
+
+/** Settings of one generation; the defaults are {@linkcode QUESTION3_DEFAULTS}. */
 export interface TextGenerationOptions {
-  /** New tokens (HF `max_new_tokens`), ≥ 0 (default 20). */
+  /** New tokens (HF `max_new_tokens`), ≥ 0. */
   outputLen?: number;
-  /** Top-k filter, 0 disables (default 50). */
+  /** Top-k filter, 0 disables. */
   topK?: number;
-  /** Top-p filter in (0, 1], 1 disables (default 0.9). */
+  /** Top-p filter in (0, 1], 1 disables. */
   topP?: number;
-  /** Beams and returned sequences (default 1). */
+  /** Beams and returned sequences. */
   beamWidth?: number;
-  /** Sampling temperature (default 1). */
+  /** Sampling temperature. */
   temperature?: number;
-  /** Sample (default true, as the handout); false = greedy or beam search. */
+  /** Sample (true, as the handout); false = greedy or beam search. */
   doSample?: boolean;
-  /** Seed of every random draw (default 0). */
+  /** Seed of every random draw. */
   seed?: number;
+  /** HF `repetition_penalty`; 1 disables. */
+  repetitionPenalty?: number;
+  /** HF `no_repeat_ngram_size`; 0 disables. */
+  noRepeatNgramSize?: number;
+  /** HF `min_new_tokens`; 0 disables. */
+  minNewTokens?: number;
+  /** HF `min_p`; absent disables. */
+  minP?: number;
+  /** HF `typical_p`; 1 disables. */
+  typicalP?: number;
   /** Record the decoding trace (for drawings). */
   trace?: boolean | TraceOptions;
   /** Receives text as it is generated; only called when one sequence is generated. */
@@ -61,6 +113,11 @@ export interface GeneratedSequence {
   finishReason: "eos" | "length";
 }
 
+/** A generation's settings, defaults filled in. */
+export type Settings =
+  & Required<Omit<TextGenerationOptions, "trace" | "onText" | "minP">>
+  & Pick<TextGenerationOptions, "minP">;
+
 /** What {@linkcode generateText} returns. */
 export interface TextGenerationResult {
   /** Model folder (the embedded model as `data/models/brown-gpt2`). */
@@ -69,8 +126,8 @@ export interface TextGenerationResult {
   backend: Backend;
   /** The decoding strategy that ran. */
   mode: DecodingMode | "none";
-  /** Settings used, defaults filled in. */
-  settings: Required<Omit<TextGenerationOptions, "trace" | "onText">>;
+  /** Settings used, defaults filled in (`minP` stays absent when off). */
+  settings: Settings;
   /** The prompt text. */
   prompt: string;
   /** The prompt's token ids. */
@@ -92,9 +149,11 @@ export interface TextGenerationResult {
  * @example
  * ```ts
  * import { OnnxCausalLM } from "./causal_lm.ts";
+ * import { assertEquals } from "@std/assert";
  * const model = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
  * const r = await generateText(model, "What is Apple?", { outputLen: 5, beamWidth: 2 });
- * r.outputs.map((o) => o.label); // ["Output-1", "Output-2"]
+ * assertEquals(r.outputs.map((o) => o.label), ["Output-1", "Output-2"]);
+ * await model.dispose();
  * ```
  */
 export async function generateText(
@@ -102,21 +161,27 @@ export async function generateText(
   prompt: string,
   options: TextGenerationOptions = {},
 ): Promise<TextGenerationResult> {
-  const settings = {
-    outputLen: options.outputLen ?? 20,
-    topK: options.topK ?? 50,
-    topP: options.topP ?? 0.9,
-    beamWidth: options.beamWidth ?? 1,
-    temperature: options.temperature ?? 1,
-    doSample: options.doSample ?? true,
-    seed: options.seed ?? 0,
+  const d = QUESTION3_DEFAULTS;
+  const settings: Settings = {
+    outputLen: options.outputLen ?? d.outputLen,
+    topK: options.topK ?? d.topK,
+    topP: options.topP ?? d.topP,
+    beamWidth: options.beamWidth ?? d.beamWidth,
+    temperature: options.temperature ?? d.temperature,
+    doSample: options.doSample ?? d.doSample,
+    seed: options.seed ?? d.seed,
+    repetitionPenalty: options.repetitionPenalty ?? d.repetitionPenalty,
+    noRepeatNgramSize: options.noRepeatNgramSize ?? d.noRepeatNgramSize,
+    minNewTokens: options.minNewTokens ?? d.minNewTokens,
+    typicalP: options.typicalP ?? d.typicalP,
+    ...(options.minP === undefined ? {} : { minP: options.minP }),
   };
   if (!Number.isInteger(settings.outputLen) || settings.outputLen < 0) {
     throw new RangeError(`output_len must be an integer >= 0; got ${settings.outputLen}`);
   }
-  if (!(settings.topP > 0 && settings.topP <= 1)) {
-    throw new RangeError(`top_p must be in (0, 1]; got ${settings.topP}`);
-  }
+  // The processors validate their settings as they are built (top_p in (0, 1] among them),
+  // before the model runs.
+  logitsProcessors({ ...settings, doSample: true, eosTokenIds: model.eosTokenIds });
   const promptIds = model.tokenizer.encode(prompt);
   if (promptIds.length === 0) throw new RangeError("the prompt encodes to no tokens");
   const limit = model.geometry.maxPositions;
@@ -146,6 +211,11 @@ export async function generateText(
     temperature: settings.temperature,
     topK: settings.topK,
     topP: settings.topP,
+    minP: settings.minP,
+    typicalP: settings.typicalP,
+    repetitionPenalty: settings.repetitionPenalty,
+    noRepeatNgramSize: settings.noRepeatNgramSize,
+    minNewTokens: settings.minNewTokens,
     seed: settings.seed,
     ...(options.trace ? { trace: options.trace } : {}),
     ...(stream && single ? { onStep: (e) => options.onText!(stream.next(e.sequences[0])) } : {}),
@@ -171,42 +241,4 @@ export async function generateText(
     runs,
     ...(out.trace ? { trace: out.trace } : {}),
   };
-}
-
-/**
- * The result as the handout's script prints it: prompt ids and count, then each sequence's
- * new token ids and text under its label, plus the backend and timings.
- * @example
- * ```ts
- * // console.log(formatHandout(await generateText(model, "What is Apple?")));
- * ```
- */
-export function formatHandout(result: TextGenerationResult): string {
-  const s = result.settings;
-  const decodeTotal = result.decodeMs.reduce((a, b) => a + b, 0);
-  const lines = [
-    `model: ${result.model}   backend: ${result.backend}   mode: ${result.mode}`,
-    `settings: output_len=${s.outputLen} top_k=${s.topK} top_p=${s.topP} ` +
-    `beam_width=${s.beamWidth} do_sample=${s.doSample} temperature=${s.temperature} seed=${s.seed}`,
-    `prompt: ${JSON.stringify(result.prompt)}`,
-    `prompt token ids: [${result.promptIds.join(", ")}]`,
-    `prompt length: ${result.promptIds.length}`,
-  ];
-  for (const o of result.outputs) {
-    lines.push(
-      "",
-      `${o.label} token ids (${o.ids.length}): [${o.ids.join(", ")}]`,
-      `${o.label}: ${result.prompt}${o.text}`,
-    );
-  }
-  lines.push(
-    "",
-    `time: prefill ${result.prefillMs.toFixed(1)} ms (${result.promptIds.length} tokens), ` +
-      `decode ${decodeTotal.toFixed(1)} ms (${result.decodeMs.length} steps` +
-      (result.decodeMs.length > 0
-        ? `, ${(decodeTotal / result.decodeMs.length).toFixed(1)} ms/step)`
-        : ")") +
-      ` on ${result.backend}`,
-  );
-  return lines.join("\n");
 }

@@ -11,25 +11,20 @@
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { OnnxCausalLM } from "./causal_lm.ts";
  * import { measurePhases } from "./timing.ts";
  * const model = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
- * const rows = await measurePhases(model, "The jury said", [8, 32], { decodeTokens: 8 });
- * rows[0].decodeMsPerToken;
+ * const rows = await measurePhases(model, "The jury said", [8, 32], { decodeTokens: 4, repeats: 1 });
+ * assert(rows[1].prefillMs > 0 && rows[0].decodeMsPerToken > 0);
+ * await model.dispose();
  * ```
  * @module
  */
-import {
-  decodeOps,
-  fractionToNumber,
-  layerTotals,
-  modelConfig,
-  prefillOps,
-} from "../intensity/mod.ts";
-import { type Displayable, plot, table } from "../show/mod.ts";
+import { summarize } from "../bench/stats.ts";
+import { topIndices } from "../decoding/select.ts";
 import type { Backend } from "./backend.ts";
 import type { OnnxCausalLM } from "./causal_lm.ts";
-import type { ModelGeometry } from "./config.ts";
 
 /** Options of {@linkcode measurePhases}. */
 export interface PhaseOptions {
@@ -62,7 +57,11 @@ export interface PhaseTiming {
  * that follow, for each length.
  * @example
  * ```ts
- * // await measurePhases(model, longText, [16, 64, 256]);
+ * import { assertEquals } from "@std/assert";
+ * import { OnnxCausalLM } from "./causal_lm.ts";
+ * const model = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
+ * assertEquals((await measurePhases(model, "The", [4], { decodeTokens: 2, repeats: 1 }))[0].promptTokens, 4);
+ * await model.dispose();
  * ```
  */
 export async function measurePhases(
@@ -89,15 +88,15 @@ export async function measurePhases(
     for (let r = 0; r <= repeats; r++) {
       let state = await model.start(prompt, 1);
       for (let t = 0; t < decodeTokens; t++) {
-        state = await state.step([0], [argmax(state.logProbs[0])]);
+        state = await state.step([0], topIndices(state.logProbs[0], 1));
       }
       state.dispose();
       if (r === 0) continue; // warm-up
       prefill.push(model.runs[0].ms);
       decode.push(...model.runs.slice(1).map((run) => run.ms));
     }
-    const prefillMs = median(prefill);
-    const decodeMs = median(decode);
+    const prefillMs = summarize(prefill).median;
+    const decodeMs = summarize(decode).median;
     rows.push({
       backend: model.backend,
       promptTokens: length,
@@ -109,185 +108,4 @@ export async function measurePhases(
     });
   }
   return rows;
-}
-
-/**
- * The measurements as a table.
- * @example
- * ```ts
- * // phaseTable(await measurePhases(model, text, [16, 64]));
- * ```
- */
-export function phaseTable(rows: readonly PhaseTiming[], caption?: string): Displayable {
-  return table(
-    [
-      { key: "backend", header: "backend" },
-      { key: "promptTokens", header: "prompt tokens $L$" },
-      { key: "prefillMs", header: "prefill ms" },
-      { key: "prefillMsPerToken", header: "prefill ms / token" },
-      { key: "decodeMsPerToken", header: "decode ms / token" },
-      { key: "prefillTokensPerS", header: "prefill tokens/s" },
-      { key: "decodeTokensPerS", header: "decode tokens/s" },
-    ],
-    rows,
-    { digits: 2, ...(caption ? { caption } : {}) },
-  );
-}
-
-/**
- * Milliseconds per token of prefill and decode against prompt length, one line pair per
- * backend (log-log).
- * @example
- * ```ts
- * // phasePlot([...wasmRows, ...gpuRows]);
- * ```
- */
-export function phasePlot(rows: readonly PhaseTiming[], title?: string): Displayable {
-  const backends = [...new Set(rows.map((r) => r.backend))];
-  const data = backends.flatMap((b, i) => {
-    const rs = rows.filter((r) => r.backend === b);
-    const color = ["#1f77b4", "#d62728", "#2ca02c"][i % 3];
-    return [
-      {
-        type: "scatter",
-        mode: "lines+markers",
-        name: `${b}: prefill ms / token`,
-        x: rs.map((r) => r.promptTokens),
-        y: rs.map((r) => r.prefillMsPerToken),
-        line: { color },
-      },
-      {
-        type: "scatter",
-        mode: "lines+markers",
-        name: `${b}: decode ms / token`,
-        x: rs.map((r) => r.promptTokens),
-        y: rs.map((r) => r.decodeMsPerToken),
-        line: { color, dash: "dash" },
-      },
-    ];
-  });
-  return plot({
-    data,
-    layout: {
-      title: { text: title ?? "Time per token: prefill (all L at once) vs decode (one per step)" },
-      xaxis: { title: { text: "prompt tokens L" }, type: "log" },
-      yaxis: { title: { text: "ms per token" }, type: "log" },
-      width: 800,
-      height: 440,
-    },
-  });
-}
-
-/** A measured row next to Question 1's intensities of the same shapes. */
-export interface IntensityLink extends PhaseTiming {
-  /** FLOPs per byte of one layer's matmuls in prefill of L tokens (FP32). */
-  prefillIntensity: number;
-  /** FLOPs per byte of one layer's matmuls decoding one token after L cached (FP32). */
-  decodeIntensity: number;
-  /** Achieved GFLOP/s of the model's matmuls in prefill (all layers and the LM head). */
-  prefillGflopPerS: number;
-  /** Achieved GFLOP/s in one decode step. */
-  decodeGflopPerS: number;
-}
-
-/**
- * Puts Question 1's arithmetic intensity (its `lib/intensity` model of one layer: the
- * projections, attention products and a 4D MLP, here in FP32) beside each measurement, and the
- * FLOP/s each phase achieved.
- * @example
- * ```ts
- * // intensityLink(model.geometry, await measurePhases(model, text, [16, 64]));
- * ```
- */
-export function intensityLink(
-  geometry: ModelGeometry,
-  rows: readonly PhaseTiming[],
-): IntensityLink[] {
-  return rows.map((r) => {
-    const config = modelConfig({
-      seqLen: r.promptTokens,
-      dModel: geometry.hiddenSize,
-      heads: geometry.heads,
-      kvHeads: geometry.kvHeads,
-      ffn: 4 * geometry.hiddenSize,
-      ffnKind: "mlp",
-      layers: geometry.layers,
-      dtype: "fp32",
-    });
-    const prefill = layerTotals(prefillOps(config));
-    const decode = layerTotals(decodeOps(config));
-    const layers = geometry.layers;
-    // The LM head (D x vocab) runs on every prompt position in prefill, once per decode step.
-    const head = 2 * geometry.hiddenSize * geometry.vocabSize;
-    const prefillFlops = layers * Number(prefill.flops) + r.promptTokens * head;
-    const decodeFlops = layers * Number(decode.flops) + head;
-    return {
-      ...r,
-      prefillIntensity: fractionToNumber(prefill.intensity),
-      decodeIntensity: fractionToNumber(decode.intensity),
-      prefillGflopPerS: prefillFlops / (r.prefillMs * 1e6),
-      decodeGflopPerS: decodeFlops / (r.decodeMsPerToken * 1e6),
-    };
-  });
-}
-
-/**
- * {@linkcode intensityLink} rows as a table.
- * @example
- * ```ts
- * // intensityTable(intensityLink(model.geometry, rows));
- * ```
- */
-export function intensityTable(rows: readonly IntensityLink[], caption?: string): Displayable {
-  return table(
-    [
-      { key: "backend", header: "backend" },
-      { key: "promptTokens", header: "$L$" },
-      { key: "prefillIntensity", header: "prefill FLOP/byte" },
-      { key: "decodeIntensity", header: "decode FLOP/byte" },
-      { key: "prefillMsPerToken", header: "prefill ms / token" },
-      { key: "decodeMsPerToken", header: "decode ms / token" },
-      { key: "prefillGflopPerS", header: "prefill GFLOP/s" },
-      { key: "decodeGflopPerS", header: "decode GFLOP/s" },
-    ],
-    rows,
-    { digits: 2, ...(caption ? { caption } : {}) },
-  );
-}
-
-/**
- * One sentence per backend comparing the cost per token of prefill (at the longest prompt)
- * and of decode, from the measurements themselves.
- * @example
- * ```ts
- * // markdown(phaseSummary(intensityLink(model.geometry, rows)));
- * ```
- */
-export function phaseSummary(rows: readonly IntensityLink[]): string {
-  const backends = [...new Set(rows.map((r) => r.backend))];
-  return backends.map((b) => {
-    const rs = rows.filter((r) => r.backend === b).sort((x, y) => x.promptTokens - y.promptTokens);
-    const short = rs[0], long = rs[rs.length - 1];
-    const ratio = long.decodeMsPerToken / long.prefillMsPerToken;
-    return `**${b}:** prefill of ${long.promptTokens} tokens costs ` +
-      `${long.prefillMsPerToken.toFixed(2)} ms per token (${long.prefillGflopPerS.toFixed(2)} ` +
-      `GFLOP/s, intensity ${long.prefillIntensity.toFixed(1)} FLOP/byte) against ` +
-      `${short.prefillMsPerToken.toFixed(2)} ms per token at ${short.promptTokens} tokens; a ` +
-      `decode step costs ${long.decodeMsPerToken.toFixed(2)} ms for its one token ` +
-      `(${long.decodeGflopPerS.toFixed(2)} GFLOP/s, intensity ` +
-      `${long.decodeIntensity.toFixed(2)} FLOP/byte): ${ratio.toFixed(1)}× the prefill cost ` +
-      `per token.`;
-  }).join("\n\n");
-}
-
-function argmax(xs: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < xs.length; i++) if (xs[i] > xs[best]) best = i;
-  return best;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 }

@@ -20,8 +20,7 @@
  */
 import type { Hypothesis } from "../decoding/beam_hypotheses.ts";
 import type { EnumeratedSequence } from "../decoding/exhaustive.ts";
-import type { Miss, SearchComparison } from "../tree/question2.ts";
-import type { CandidateStatus, Trace } from "../decoding/trace.ts";
+import type { CandidateStatus, Miss, Trace } from "../decoding/trace.ts";
 import { type Displayable, formatNumber, markdown, plot, type PlotlyFigure, table } from "./mod.ts";
 
 /** A node of the search space, e.g. from `TreeModel.nodes()`. */
@@ -453,40 +452,6 @@ export function sequencesTable(
       score: s.score,
     })),
     { caption: options.caption, digits: 4 },
-  );
-}
-
-/**
- * Greedy, beam search at each width and exhaustive search side by side.
- * @example
- * ```ts
- * import { compareSearches } from "../tree/question2.ts";
- * import { loadTreeFile } from "../tree/load.ts";
- * comparisonTable(await compareSearches(await loadTreeFile(), [1, 2, 3]));
- * ```
- */
-export function comparisonTable(
-  comparison: SearchComparison,
-  options: { caption?: string } = {},
-): Displayable {
-  const p = (x: number) => x.toFixed(4);
-  return table(
-    [
-      { key: "method", header: "search" },
-      { key: "returned", header: "returned sequences (probability)" },
-      { key: "best", header: "best" },
-      { key: "optimum", header: "most probable?" },
-      { key: "scored", header: "$P(\\text{token}\\mid\\text{prefix})$ evaluated" },
-    ],
-    comparison.rows.map((r) => ({
-      method: r.method,
-      returned: r.sequences.map((s) => `${s.text} (${p(s.probability)})`).join(", ") +
-        (r.width === null ? ", …" : ""),
-      best: `${r.best.text} (${p(r.best.probability)})`,
-      optimum: r.isOptimum ? "yes" : "**no**",
-      scored: r.candidatesScored,
-    })),
-    { caption: options.caption },
   );
 }
 

@@ -1,12 +1,12 @@
 /**
- * Question 2's analysis over a probability tree: beam search at several widths, greedy search
+ * Question 2's study over a probability tree: beam search at several widths, greedy search
  * and the exhaustive optimum side by side, and, when beam search misses the optimum, the step
  * at which the optimum's prefix was pruned and what beat it.
  *
  * @example
  * ```ts
  * import { compareSearches } from "./question2.ts";
- * import { loadTree } from "./load.ts";
+ * import { loadTree } from "../tree/load.ts";
  * const tree = loadTree(await Deno.readTextFile("data/q2-tree.json"));
  * const c = await compareSearches(tree, [1, 2, 3]);
  * c.rows.map((r) => [r.method, r.best.text, r.isOptimum]);
@@ -17,7 +17,8 @@
 import { beamSearch, greedySearch } from "../decoding/generate.ts";
 import { type EnumeratedSequence, exhaustiveSearch } from "../decoding/exhaustive.ts";
 import type { Trace } from "../decoding/trace.ts";
-import type { TreeModel } from "./load.ts";
+import type { TreeModel } from "../tree/load.ts";
+import { type Displayable, table } from "../show/mod.ts";
 
 /** A sequence as text with its probability. */
 export interface ScoredText {
@@ -58,7 +59,7 @@ export interface SearchComparison {
  * search over the whole tree.
  * @example
  * ```ts
- * import { loadTree } from "./load.ts";
+ * import { loadTree } from "../tree/load.ts";
  * const tree = loadTree(await Deno.readTextFile("data/q2-tree.json"));
  * (await compareSearches(tree, [2])).rows[1].sequences.map((s) => s.text); // ["bca", "cab"]
  * ```
@@ -126,43 +127,38 @@ export async function compareSearches(
   return { rows, all, traces };
 }
 
-/** Why a beam search missed a sequence: where its prefix fell out of the beam. */
-export interface Miss {
-  /** The step at which the prefix was pruned (1-based). */
-  step: number;
-  /** The pruned prefix's tokens. */
-  prefix: number[];
-  /** Its probability at that step. */
-  probability: number;
-  /** The probability of the weakest beam kept at that step. */
-  weakestKept: number;
-}
-
 /**
- * Finds where `target`'s prefix left the beam in `trace`, or null if the search kept it to
- * the end.
+ * Greedy, beam search at each width and exhaustive search side by side.
  * @example
  * ```ts
- * import { loadTree } from "./load.ts";
- * const tree = loadTree(await Deno.readTextFile("data/q2-tree.json"));
- * const c = await compareSearches(tree, [2]);
- * whereMissed(c.traces.get(2)!, c.all[0].tokens); // { step: 1, prefix: [0], probability: 0.2, weakestKept: 0.3 }
+ * import { assertStringIncludes } from "@std/assert";
+ * import { loadTreeFile } from "../tree/load.ts";
+ * import { JUPYTER_DISPLAY } from "../show/mod.ts";
+ * const shown = comparisonTable(await compareSearches(await loadTreeFile(), [1, 2, 3]));
+ * assertStringIncludes(String(shown[JUPYTER_DISPLAY]()["text/markdown"]), "aba (0.1280)");
  * ```
  */
-export function whereMissed(trace: Trace, target: readonly number[]): Miss | null {
-  for (const step of trace.steps) {
-    const prefix = target.slice(0, step.step);
-    const kept = step.candidates.filter((c) => c.status === "kept");
-    const mine = step.candidates.find((c) =>
-      [...step.rows[c.parent].tokens, c.token].join() === prefix.join()
-    );
-    if (mine === undefined || mine.status === "kept" || mine.status === "finished") continue;
-    return {
-      step: step.step,
-      prefix,
-      probability: mine.probability,
-      weakestKept: Math.min(...kept.map((c) => c.probability)),
-    };
-  }
-  return null;
+export function comparisonTable(
+  comparison: SearchComparison,
+  options: { caption?: string } = {},
+): Displayable {
+  const p = (x: number) => x.toFixed(4);
+  return table(
+    [
+      { key: "method", header: "search" },
+      { key: "returned", header: "returned sequences (probability)" },
+      { key: "best", header: "best" },
+      { key: "optimum", header: "most probable?" },
+      { key: "scored", header: "$P(\\text{token}\\mid\\text{prefix})$ evaluated" },
+    ],
+    comparison.rows.map((r) => ({
+      method: r.method,
+      returned: r.sequences.map((s) => `${s.text} (${p(s.probability)})`).join(", ") +
+        (r.width === null ? ", …" : ""),
+      best: `${r.best.text} (${p(r.best.probability)})`,
+      optimum: r.isOptimum ? "yes" : "**no**",
+      scored: r.candidatesScored,
+    })),
+    { caption: options.caption },
+  );
 }
