@@ -132,13 +132,16 @@ export interface Miss {
  * the end.
  * @example
  * ```ts
- * import { assertEquals } from "@std/assert";
+ * import { assertAlmostEquals, assertEquals } from "@std/assert";
  * import { beamSearch } from "./generate.ts";
  * import { loadTreeFile } from "../tree/load.ts";
  * const tree = await loadTreeFile();
  * const { trace } = await beamSearch(tree, [], { maxNewTokens: 3, numBeams: 2, trace: true });
  * // "aba", the most probable sequence, leaves the beam at step 1 (P(a) = 0.2 < 0.3).
- * assertEquals(whereMissed(trace!, tree.encode(["a", "b", "a"])), { step: 1, prefix: [0], probability: 0.2, weakestKept: 0.3 });
+ * const miss = whereMissed(trace!, tree.encode(["a", "b", "a"]))!;
+ * assertEquals([miss.step, miss.prefix], [1, [0]]);
+ * assertAlmostEquals(miss.probability, 0.2, 1e-6);
+ * assertAlmostEquals(miss.weakestKept, 0.3, 1e-6);
  * ```
  */
 export function whereMissed(trace: Trace, target: readonly number[]): Miss | null {

@@ -138,7 +138,12 @@ function meaningfulStderr(stderr: string): string {
  * page size and margins from the page's CSS `@page`).
  * @example
  * ```ts
- * await printToPdf(findChromium(), "file:///tmp/page.html", "/tmp/page.pdf");
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/page.html`, "<p>Hello</p>");
+ * await printToPdf(findChromium(), `file://${dir}/page.html`, `${dir}/page.pdf`);
+ * assertEquals(new TextDecoder().decode((await Deno.readFile(`${dir}/page.pdf`)).slice(0, 4)), "%PDF");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function printToPdf(

@@ -6,12 +6,18 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { KernelSession } from "./kernel.ts";
- * const kernel = await KernelSession.start({ cwd: "notebooks" });
+ * const kernel = await KernelSession.start({ cwd: "." });
  * const id = kernel.execute("1 + 1");
- * for (let m = await kernel.next(5000); m.kind === "message"; m = await kernel.next(5000)) {
- *   if (m.message.msg_type === "execute_reply" && m.message.parent_msg_id === id) break;
+ * let status = "";
+ * for (let m = await kernel.next(20000); m.kind === "message"; m = await kernel.next(20000)) {
+ *   if (m.message.msg_type === "execute_reply" && m.message.parent_msg_id === id) {
+ *     status = String((m.message.content as { status: string }).status);
+ *     break;
+ *   }
  * }
+ * assertEquals(status, "ok");
  * await kernel.close();
  * ```
  * @module

@@ -241,7 +241,10 @@ function sortKeys(v: unknown): unknown {
  * renamed over it, so readers never see a partial file.
  * @example
  * ```ts
- * await writeFileAtomic("out/x.txt", new TextEncoder().encode("hi"));
+ * import { assertEquals } from "@std/assert";
+ * const path = `${await Deno.makeTempDir()}/x.txt`;
+ * await writeFileAtomic(path, new TextEncoder().encode("hi"));
+ * assertEquals(await Deno.readTextFile(path), "hi");
  * ```
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {

@@ -5,10 +5,14 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { exportPdf } from "./pdf.ts";
  * import { readNotebook } from "./nbformat.ts";
- * const nb = await readNotebook("notebooks/question1.ipynb");
- * const { warnings } = await exportPdf(nb, "out/question1.pdf");
+ * const nb = await readNotebook("notebooks/question2.ipynb");
+ * const dir = await Deno.makeTempDir();
+ * const { warnings } = await exportPdf(nb, `${dir}/question2.pdf`);
+ * assertEquals(warnings, []);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
@@ -40,8 +44,12 @@ export interface PdfResult {
  * Exports a notebook (with its saved outputs) to a PDF at `pdfPath`.
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { readNotebook } from "./nbformat.ts";
- * await exportPdf(await readNotebook("notebooks/question2.ipynb"), "out/question2.pdf");
+ * const dir = await Deno.makeTempDir();
+ * const { figures } = await exportPdf(await readNotebook("notebooks/question2.ipynb"), `${dir}/q2.pdf`);
+ * assert(figures >= 1);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function exportPdf(

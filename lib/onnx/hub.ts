@@ -95,7 +95,13 @@ export async function resolveModelFolder(name: string, options: HubOptions = {})
  * returns the cache folder. Fails fast with a clear message when the Hub is unreachable.
  * @example
  * ```ts
- * const folder = await downloadModel("onnx-community/gpt2", { cacheDir: "/tmp/models" });
+ * import { assertRejects } from "@std/assert";
+ * // No server on port 9: the download fails at once, naming the model and what to do.
+ * await assertRejects(
+ *   () => downloadModel("onnx-community/gpt2", { endpoint: "http://127.0.0.1:9", cacheDir: Deno.makeTempDirSync(), progress: () => {} }),
+ *   Error,
+ *   'cannot download model "onnx-community/gpt2"',
+ * );
  * ```
  */
 export async function downloadModel(id: string, options: HubOptions = {}): Promise<string> {

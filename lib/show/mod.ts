@@ -5,11 +5,12 @@
  *
  * @example
  * ```ts
- * import { table } from "./mod.ts";
+ * import { assertStringIncludes } from "@std/assert";
+ * import { JUPYTER_DISPLAY, table } from "./mod.ts";
  * const t = table([{ key: "op", header: "Op" }, { key: "ai", header: "$\\mathrm{AI}$" }], [
  *   { op: "Q = xW^Q", ai: 2048 },
  * ]);
- * t[Symbol.for("Jupyter.display")]()["text/markdown"];
+ * assertStringIncludes(String(t[JUPYTER_DISPLAY]()["text/markdown"]), "| Q = xW^Q |");
  * ```
  * @module
  */
@@ -33,8 +34,9 @@ export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
  * Wraps a mime bundle so a notebook cell can return it.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * const shown = display({ "text/plain": "hi" });
- * shown[Symbol.for("Jupyter.display")]();
+ * assertEquals(shown[JUPYTER_DISPLAY](), { "text/plain": "hi" });
  * ```
  */
 export function display(bundle: MimeBundle): Displayable {
