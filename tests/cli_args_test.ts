@@ -67,3 +67,19 @@ Deno.test("question3 --help lists HF's processor flags, and --no_repeat_ngram_si
   const bigrams = ids.slice(1).map((t, i) => `${ids[i]},${t}`);
   assertEquals(new Set(bigrams).size, bigrams.length, `a bigram repeats in ${ids}`);
 });
+
+Deno.test("the README's question3 flag table states the CLI's own defaults", async () => {
+  const { QUESTION3_CLI } = await import("../lib/cli/question3.ts");
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const rows = new Map(
+    [...readme.matchAll(/^\| `--(\w+)`\s*\| ([^|]*?)\s*\|/gm)].map((m) => [m[1], m[2]]),
+  );
+  const flags: Record<string, { default?: unknown; defaultText?: string; value?: unknown }> =
+    QUESTION3_CLI.flags;
+  for (const [name, f] of Object.entries(flags)) {
+    if (!f.value) continue;
+    const shown = rows.get(name)?.replaceAll("`", "");
+    const expected = f.defaultText ?? String(f.default);
+    assertEquals(shown, expected, `README row for --${name}`);
+  }
+});

@@ -375,26 +375,26 @@ export function usage(spec: CliSpec): string {
     return [left, right];
   });
   const width = Math.max(...rows.map(([l]) => l.length)) + 2;
-  const wrap = (text: string) => {
+  const wrap = (text: string, columns: number, indent: string) => {
     const lines: string[] = [];
     let line = "";
     for (const word of text.split(" ")) {
-      if (line && line.length + word.length + 1 > 96 - width) {
+      if (line && line.length + word.length + 1 > columns) {
         lines.push(line);
         line = word;
       } else line = line ? `${line} ${word}` : word;
     }
     lines.push(line);
-    return lines.join(`\n  ${" ".repeat(width)}`);
+    return lines.join(`\n${indent}`);
   };
   const positional = spec.positionals ? ` ${spec.positionals}` : "";
   return [
     `Usage: deno task ${spec.name}${positional} [flags]`,
     "",
-    spec.summary,
+    wrap(spec.summary, 96, ""),
     "",
     "Flags:",
-    ...rows.map(([l, r]) => `  ${l.padEnd(width)}${wrap(r)}`),
+    ...rows.map(([l, r]) => `  ${l.padEnd(width)}${wrap(r, 96 - width, " ".repeat(width + 2))}`),
   ].join("\n");
 }
 

@@ -48,13 +48,13 @@ export const QUESTION3_CLI = {
     hf_model_name: flag({
       value: text("a model folder or a Hub id"),
       default: d.model,
-      help: "model folder (HF layout with onnx/model.onnx) or Hub id",
+      help: "the model (HF layout with onnx/model.onnx)",
       valueName: "NAME",
     }),
     prompt_seq: flag({
-      value: text("a prompt"),
+      value: text("any text"),
       default: d.prompt,
-      help: "prompt",
+      help: "the prompt",
       valueName: "TEXT",
     }),
     output_len: flag({
