@@ -366,15 +366,19 @@ function checkRows(state: DecodeState, rows: number, vocabSize: number): void {
   }
 }
 
-/** The processors over one row; without processors the scores are the row itself (no copy). */
+/**
+ * The processors over one row (its tokens are the prompt and `generated`); without processors
+ * the scores are the row itself, and neither the tokens nor the scores are copied.
+ */
 function processRow(
   o: Resolved,
-  inputIds: readonly number[],
+  promptIds: readonly number[],
+  generated: readonly number[],
   scores: ArrayLike<number>,
 ): ProcessedRow | undefined {
   return o.processors.length === 0
     ? undefined
-    : applyProcessors(o.processors, inputIds, Float64Array.from(scores));
+    : applyProcessors(o.processors, [...promptIds, ...generated], Float64Array.from(scores));
 }
 
 /** A candidate as the trace records it; `parentRow` gives its cumulative log-probability. */
@@ -410,14 +414,14 @@ interface Tracer {
   /** Starts a step with the rows it expands. */
   beginStep(step: number, rows: readonly Row[]): void;
   /**
-   * Records row `parent`'s candidates: its most likely tokens and every token in `chosen`,
+   * Records row `parent`'s candidates: its most likely tokens and every token `chosen()` gives,
    * best first, with the score and fate each got.
    */
   rowCandidates(
     parent: number,
     row: Row,
     logProbs: ArrayLike<number>,
-    chosen: Iterable<number>,
+    chosen: () => Iterable<number>,
     fate: (
       token: number,
     ) => { score: number; rank: number | null; status: CandidateStatus; next?: number },
@@ -457,7 +461,7 @@ function tracer(o: Resolved, promptIds: readonly number[]): Tracer {
       current = { step, rows: traced, candidates: [], ...(o.doSample ? { filters: [] } : {}) };
     },
     rowCandidates(parent, row, lp, chosen, fate) {
-      const shown = new Set([...topIndices(lp, o.traceRow), ...chosen]);
+      const shown = new Set([...topIndices(lp, o.traceRow), ...chosen()]);
       for (const token of [...shown].sort((a, b) => lp[b] - lp[a] || a - b)) {
         current.candidates.push(
           candidate({ parent, parentRow: row, token, logProb: lp[token], ...fate(token) }),
@@ -538,7 +542,7 @@ async function decodeRows(
         const lp = state.logProbs[stateRowOf[j]];
         // HF's processors see the raw logits in these modes.
         const raw = state.logits?.[stateRowOf[j]] ?? lp;
-        const processed = processRow(o, [...promptIds, ...row.tokens], raw);
+        const processed = processRow(o, promptIds, row.tokens, raw);
         const scores = processed?.scores ?? raw;
         const token = o.mode === "sample"
           ? multinomial(softmax(scores), 1, o.rng)[0]
@@ -548,7 +552,7 @@ async function decodeRows(
         }
         // The chosen token's log-probability under the distribution it was chosen from.
         const stepLogProbs = processed ? logSoftmax(processed.scores) : lp;
-        trace.rowCandidates(j, row, lp, [token], (t) => ({
+        trace.rowCandidates(j, row, lp, () => [token], (t) => ({
           score: row.score + stepLogProbs[t],
           rank: t === token ? 0 : null,
           status: t === token
@@ -680,7 +684,7 @@ async function decodeBeams(
       const processedRows: ArrayLike<number>[] = [];
       for (const [r, beam] of beams.entries()) {
         const lp = state.logProbs[r];
-        const processed = processRow(o, [...promptIds, ...beam.tokens], lp);
+        const processed = processRow(o, promptIds, beam.tokens, lp);
         const scores = processed?.scores ?? lp;
         processedRows.push(scores);
         for (let t = 0; t < vocab; t++) totals[r * vocab + t] = beam.score + scores[t];
@@ -701,9 +705,9 @@ async function decodeBeams(
       );
       const done = next.length === 0 || hyps.isDone(totals[ranked[0]], step);
       for (const [r, beam] of beams.entries()) {
-        const chosen = ranked.filter((idx) => Math.floor(idx / vocab) === r).map((idx) =>
-          idx % vocab
-        );
+        // Only a live tracer asks which ranked candidates came from this beam.
+        const chosen = () =>
+          ranked.filter((idx) => Math.floor(idx / vocab) === r).map((idx) => idx % vocab);
         trace.rowCandidates(r, beam, state.logProbs[r], chosen, (t) => {
           const f = fate.get(r * vocab + t);
           const score = totals[r * vocab + t];
