@@ -49,8 +49,8 @@ function checkAnswers(nb: Notebook, label: string): void {
   const figures = outputBundles(nb).filter((b) => b[PLOTLY_MIME]).map((b) =>
     b[PLOTLY_MIME] as Figure
   );
-  assertEquals(figures.length, 4, `${label}: Plotly figures`);
-  const [roofline, measured, seqLen, batch] = figures;
+  assertEquals(figures.length, 5, `${label}: Plotly figures`);
+  const [roofline, measured, seqLen, batch, decodeBatch] = figures;
   assertEquals([roofline.layout.xaxis.type, roofline.layout.yaxis.type], ["log", "log"]);
   const names = roofline.data.map((t) => t.name).join(" | ");
   for (const gpu of ["v100", "a100", "h100"]) assertStringIncludes(names, `decode on ${gpu}`);
@@ -67,6 +67,14 @@ function checkAnswers(nb: Notebook, label: string): void {
   }
   assertStringIncludes(seqLen.layout.title.text, "sequence length");
   assertStringIncludes(batch.layout.title.text, "batch size");
+  // Beyond the handout: the whole model, its latency per GPU and where decode turns.
+  assertStringIncludes(md, "| Parameters | 8,030,261,248 |");
+  assertStringIncludes(md, "| Hardware | TTFT | TPOT |");
+  assertStringIncludes(md, "| attn_norm |");
+  assertStringIncludes(decodeBatch.layout.title.text, "decode step's intensity against the batch");
+  const short = decodeBatch.data.find((t) => t.name === "context 128")!;
+  const ridge = decodeBatch.data.find((t) => t.name.startsWith("ridge of NVIDIA H100"))!.y[0];
+  assert(short.y.at(-1)! > ridge && short.y[0] < ridge, `${label}: context 128 crosses the ridge`);
 }
 
 function checkMath(nb: Notebook, label: string): void {

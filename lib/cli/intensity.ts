@@ -12,29 +12,39 @@
  * @module
  */
 import {
-  type Dtype,
-  DTYPE_BYTES,
+  type AttentionKind,
+  dtypeBytes,
+  DTYPES,
   FFN_KINDS,
   findHardware,
   hardwareRoof,
   headDim,
   intensityReport,
   kvCacheBytes,
+  layerCost,
   type LayerOp,
   layerOps,
   layerTime,
   loadHardware,
   MODEL_PRESETS,
+  type ModelConfig,
   modelConfig,
   type ModelConfigOptions,
+  type ModelPreset,
   type Phase,
   PHASES,
+  PRECISIONS,
+  presetFromHfConfig,
   reportToJson,
   type Roof,
+  uniformPrecision,
+  wholeModelReport,
 } from "../intensity/mod.ts";
 import { formatSeconds, layerTimeTable, terminalTable } from "../show/intensity.ts";
+import { formatBytes, latencyTable, layerCostTable, wholeModelTable } from "../show/model.ts";
 import { formatNumber, JUPYTER_DISPLAY } from "../show/mod.ts";
 import {
+  decimal,
   flag,
   list,
   oneOf,
@@ -42,6 +52,7 @@ import {
   positiveInteger,
   runCli,
   switchFlag,
+  text,
   usage,
   UsageError,
 } from "./args.ts";
@@ -54,7 +65,11 @@ const SIZE_FLAGS = {
   "ffn": "ffn",
   "batch": "batch",
   "layers": "layers",
+  "vocab": "vocab",
 } as const;
+
+const dtypeFlag = (help: string) =>
+  flag({ value: oneOf(DTYPES), help, valueName: "TYPE", defaultText: "--dtype" });
 
 const size = (help: string, valueName: string) => flag({ value: positiveInteger, help, valueName });
 
@@ -71,6 +86,11 @@ export const INTENSITY_CLI = {
       valueName: "PRESET",
       defaultText: "handout",
     }),
+    config: flag({
+      value: text("a path to a Hugging Face config.json"),
+      help: "read the shape from a Hugging Face config.json instead of a preset",
+      valueName: "FILE",
+    }),
     "seq-len": size("prompt length (decode attends to L + 1 tokens)", "L"),
     "d-model": size("model dimension", "D"),
     heads: size("query heads (H = D / n_H)", "n_H"),
@@ -83,11 +103,41 @@ export const INTENSITY_CLI = {
     }),
     batch: size("sequences per step (default 1)", "B"),
     layers: size("layers, for whole-model totals", "N"),
+    vocab: size("vocabulary size, for embeddings and the LM head", "V"),
     dtype: flag({
-      value: oneOf(Object.keys(DTYPE_BYTES) as Dtype[]),
-      help: "element type",
+      value: oneOf(DTYPES),
+      help: "element type of everything (activations, weights, KV cache)",
       valueName: "TYPE",
       defaultText: "fp16",
+    }),
+    precision: flag({
+      value: oneOf(Object.keys(PRECISIONS)),
+      help: "activations/weights/KV preset (w4a16: 4-bit weights, FP16 arithmetic)",
+      valueName: "PRESET",
+    }),
+    weights: dtypeFlag("element type of the linear weights"),
+    kv: dtypeFlag("element type of the KV cache"),
+    attention: flag({
+      value: oneOf(["unfused", "fused"] as const),
+      default: "unfused" as AttentionKind,
+      help: "attention traffic: per product, or one FlashAttention-style kernel",
+      valueName: "KIND",
+    }),
+    "all-ops": switchFlag("also cost every operation of the layer (norms, softmax, adds, …)"),
+    "whole-model": switchFlag(
+      "whole model: totals, memory, latency per GPU, largest batch, compute-bound batch",
+    ),
+    "prompt-len": size("request prompt tokens (default L)", "P"),
+    "output-len": flag({
+      value: positiveInteger,
+      default: 128,
+      help: "request output tokens",
+      valueName: "N",
+    }),
+    "gpu-memory": flag({
+      value: decimal({ min: 0, minExclusive: true }),
+      help: "GPU memory in GB for fits/max batch (default each preset's)",
+      valueName: "GB",
     }),
     hardware: flag({
       value: list(oneOf(Object.keys(loadHardware()))),
@@ -114,15 +164,34 @@ export const INTENSITY_CLI = {
 /** The library's field names in a message, as the flags that set them. */
 function flagNames(message: string): string {
   const flagOf = Object.fromEntries(Object.entries(SIZE_FLAGS).map(([f, k]) => [k, `--${f}`]));
-  return message.replace(/\b(seqLen|dModel|kvHeads|heads|ffn|batch|layers)\b/g, (k) => flagOf[k]);
+  flagOf.weightDtype = "--weights";
+  flagOf.kvDtype = "--kv";
+  return message.replace(
+    /\b(seqLen|dModel|kvHeads|heads|ffn|batch|layers|vocab|weightDtype|kvDtype)\b/g,
+    (k) => flagOf[k],
+  );
 }
 
 /** Parsed command line. */
 export interface IntensityArgs {
   /** Configuration options (preset and overrides). */
   config: ModelConfigOptions;
+  /** Where the shape came from when it is a config.json. */
+  configFile?: string;
   /** Phases to print. */
   phases: Phase[];
+  /** Attention traffic. */
+  attention: AttentionKind;
+  /** Cost every operation of the layer. */
+  allOps: boolean;
+  /** Whole-model report. */
+  wholeModel: boolean;
+  /** Request prompt length (default: the configuration's L). */
+  promptLen?: number;
+  /** Request output length. */
+  outputLen: number;
+  /** GPU memory override, bytes. */
+  gpuMemoryBytes?: number;
   /** Hardware ids. */
   hardware: string[];
   /** Memory level of the roofs. */
@@ -145,21 +214,73 @@ export interface IntensityArgs {
 export function parseIntensityArgs(argv: string[]): IntensityArgs {
   const v = parseFlags(INTENSITY_CLI, argv).values;
   const config: Record<string, unknown> = {};
+  if (v.model !== undefined && v.config !== undefined) {
+    throw new UsageError("--model and --config both give the shape; pass one of them");
+  }
   if (v.model !== undefined) config.preset = v.model;
+  if (v.config !== undefined) config.base = readHfConfig(v.config);
   for (const [flag, key] of Object.entries(SIZE_FLAGS)) {
     const value = v[flag as keyof typeof SIZE_FLAGS];
     if (value !== undefined) config[key] = value;
   }
   if (v["ffn-kind"] !== undefined) config.ffnKind = v["ffn-kind"];
+  if (v.precision !== undefined) {
+    if (v.dtype !== undefined) {
+      throw new UsageError(
+        `--dtype ${v.dtype} and --precision ${v.precision} both set the element types; ` +
+          "pass one of them (and --weights/--kv to adjust)",
+      );
+    }
+    Object.assign(config, PRECISIONS[v.precision]);
+  }
   if (v.dtype !== undefined) config.dtype = v.dtype;
+  if (v.weights !== undefined) config.weightDtype = v.weights;
+  if (v.kv !== undefined) config.kvDtype = v.kv;
   return {
     config: config as ModelConfigOptions,
+    ...(v.config === undefined ? {} : { configFile: v.config }),
     phases: v.phase === "both" ? [...PHASES] : [v.phase as Phase],
+    attention: v.attention,
+    allOps: v["all-ops"],
+    wholeModel: v["whole-model"],
+    ...(v["prompt-len"] === undefined ? {} : { promptLen: v["prompt-len"] }),
+    outputLen: v["output-len"],
+    ...(v["gpu-memory"] === undefined ? {} : { gpuMemoryBytes: v["gpu-memory"] * 1e9 }),
     hardware: v.hardware ?? [],
     memory: v.memory,
     json: v.json,
     help: v.help,
   };
+}
+
+/** The shape in a Hugging Face config.json, or a one-line usage error naming the file. */
+function readHfConfig(path: string): ModelPreset {
+  let textContent: string;
+  try {
+    textContent = Deno.readTextFileSync(path);
+  } catch (e) {
+    throw new UsageError(`--config: cannot read "${path}" (${(e as Error).message})`);
+  }
+  try {
+    return presetFromHfConfig(JSON.parse(textContent), path);
+  } catch (e) {
+    const message = e instanceof SyntaxError
+      ? `not valid JSON (${e.message})`
+      : (e as Error).message;
+    throw new UsageError(`--config: ${message.startsWith(path) ? message : `${path}: ${message}`}`);
+  }
+}
+
+/** The configuration's one-line description. */
+function describe(config: ModelConfig): string {
+  const group = config.heads / config.kvHeads;
+  const precision = uniformPrecision(config)
+    ? `${config.dtype} (${dtypeBytes(config.dtype)} bytes/element)`
+    : `activations ${config.dtype}, weights ${config.weightDtype}, KV cache ${config.kvDtype}`;
+  return `${config.preset === "handout" ? "Handout shapes" : config.name}: ` +
+    `L=${config.seqLen} D=${config.dModel} n_H=${config.heads} H=${headDim(config)} ` +
+    `n_KV=${config.kvHeads}${group > 1 ? ` (GQA, ${group} query heads per KV head)` : ""} ` +
+    `F=${config.ffn} (${config.ffnKind}) B=${config.batch} ${precision}`;
 }
 
 /**
@@ -191,16 +312,38 @@ export function runIntensity(argv: string[]): string {
     if (e instanceof RangeError) throw new UsageError(`--hardware: ${e.message}`);
     throw e;
   }
-  if (args.json) return reportToJson(intensityReport(config, args.phases, roofs));
-  const text = (d: { [JUPYTER_DISPLAY](): Record<string, unknown> }) =>
+  const request = { promptLen: args.promptLen ?? config.seqLen, outputLen: args.outputLen };
+  const whole = () => {
+    try {
+      return wholeModelReport(
+        config,
+        roofs,
+        request,
+        { attention: args.attention },
+        args.gpuMemoryBytes,
+      );
+    } catch (e) {
+      if (e instanceof RangeError) throw new UsageError(`--whole-model: ${flagNames(e.message)}`);
+      throw e;
+    }
+  };
+  if (args.json) {
+    const report = intensityReport(config, args.phases, roofs);
+    const extra: Record<string, unknown> = {};
+    if (args.allOps) {
+      extra.allOps = Object.fromEntries(
+        args.phases.map((
+          phase,
+        ) => [phase, layerCost(config, phase, { attention: args.attention })]),
+      );
+    }
+    if (args.wholeModel) extra.wholeModel = whole();
+    return reportToJson({ ...report, ...extra });
+  }
+  const textOf = (d: { [JUPYTER_DISPLAY](): Record<string, unknown> }) =>
     d[JUPYTER_DISPLAY]()["text/plain"] as string;
-  const group = config.heads / config.kvHeads;
   const out = [
-    `${config.preset === "handout" ? "Handout shapes" : MODEL_PRESETS[config.preset!].name}: ` +
-    `L=${config.seqLen} D=${config.dModel} n_H=${config.heads} H=${headDim(config)} ` +
-    `n_KV=${config.kvHeads}${group > 1 ? ` (GQA, ${group} query heads per KV head)` : ""} ` +
-    `F=${config.ffn} (${config.ffnKind}) B=${config.batch} ${config.dtype} ` +
-    `(${DTYPE_BYTES[config.dtype]} bytes/element)`,
+    describe(config),
     "Intensity = 2MNK / (b(MK + KN + MN)) FLOP/byte; attention rows are per head and sequence,",
     "'Products' of them per layer; roofline columns are for all products together.",
   ];
@@ -208,15 +351,26 @@ export function runIntensity(argv: string[]): string {
   for (const phase of args.phases) {
     const ops = layerOps(config, phase);
     phases[phase] = ops;
-    out.push("", text(terminalTable(ops, { roofs, caption: `${phase}:` })));
+    out.push("", textOf(terminalTable(ops, { roofs, caption: `${phase}:` })));
   }
   if (roofs.length > 0) {
-    out.push("", text(layerTimeTable(phases, roofs)));
+    out.push("", textOf(layerTimeTable(phases, roofs)));
     for (const roof of roofs) {
-      const whole = Object.entries(phases).map(([phase, ops]) =>
+      const all = Object.entries(phases).map(([phase, ops]) =>
         `${phase} ${formatSeconds(layerTime(ops, roof).seconds * config.layers)}`
       );
-      out.push(`${roof.name}, all ${config.layers} layer(s): ${whole.join(", ")}`);
+      out.push(`${roof.name}, matmuls of all ${config.layers} layer(s): ${all.join(", ")}`);
+    }
+  }
+  if (args.allOps) {
+    for (const phase of args.phases) {
+      const ops = layerCost(config, phase, { attention: args.attention });
+      out.push(
+        "",
+        textOf(
+          layerCostTable(ops, roofs, `${phase}, every operation (${args.attention} attention):`),
+        ),
+      );
     }
   }
   out.push(
@@ -225,6 +379,38 @@ export function runIntensity(argv: string[]): string {
       `${formatNumber(Number(kvCacheBytes(config)))} bytes at L=${config.seqLen} ` +
       `(all ${config.layers} layer(s), batch ${config.batch})`,
   );
+  if (args.wholeModel) {
+    const report = whole();
+    out.push(
+      "",
+      textOf(wholeModelTable(
+        report,
+        `Whole model, batch ${config.batch}, ${args.attention} attention, LM head on the last ` +
+          `prompt position:`,
+      )),
+    );
+    if (roofs.length > 0) {
+      out.push(
+        "",
+        textOf(latencyTable(
+          report,
+          `Request: prompt ${request.promptLen}, output ${request.outputLen} tokens, batch ` +
+            `${config.batch} (roofline; decode compute-bound = whole step at context ` +
+            `${request.promptLen}):`,
+        )),
+      );
+      const memory = report.roofs.filter((r) => r.memoryBytes !== undefined);
+      if (memory.length > 0) {
+        out.push(
+          `Memory per GPU: ${
+            memory.map((r) => `${r.roof} ${formatBytes(r.memoryBytes!)}`).join(", ")
+          }`,
+        );
+      }
+    } else {
+      out.push("(add --hardware IDS for latency, fits, largest batch and compute-bound batch)");
+    }
+  }
   return out.join("\n");
 }
 

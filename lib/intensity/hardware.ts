@@ -6,8 +6,13 @@
  *
  * ```json
  * { "name": "…", "peakFlopsPerS": { "fp16": 125e12, "fp32": 15.7e12 },
- *   "memoryGbPerS": 900, "l2GbPerS": 3100, "source": "where the numbers come from" }
+ *   "memoryGbPerS": 900, "memoryGb": 32, "l2GbPerS": 3100,
+ *   "sources": { "peakFlopsPerS": "datasheet …", "memoryGbPerS": "…", "memoryGb": "…",
+ *     "l2GbPerS": "…" } }
  * ```
+ *
+ * Every figure an entry gives has its own source (a measured entry may give one `source` for
+ * all). Peaks are dense tensor-core figures (half the "with sparsity" ones).
  *
  * @example
  * ```ts
@@ -17,7 +22,7 @@
  * ```
  * @module
  */
-import { type Dtype, DTYPE_BYTES } from "./config.ts";
+import { type Dtype, DTYPES } from "./config.ts";
 import type { Roof } from "./roofline.ts";
 
 /** A processor's peaks. */
@@ -32,7 +37,11 @@ export interface Hardware {
   readonly memoryGbPerS: number;
   /** On-chip L2 bandwidth, GB/s, when known. */
   readonly l2GbPerS?: number;
-  /** Where the numbers come from. */
+  /** Memory capacity, GB (10⁹ bytes), when known. */
+  readonly memoryGb?: number;
+  /** Where each figure comes from, by figure (`peakFlopsPerS`, `memoryGbPerS`, …). */
+  readonly sources: Readonly<Record<string, string>>;
+  /** All sources in one line. */
   readonly source: string;
   /** True when measured on this machine rather than taken from a datasheet. */
   readonly measured: boolean;
@@ -48,8 +57,12 @@ export interface HardwareEntry {
   memoryGbPerS: number;
   /** On-chip L2 bandwidth, GB/s, when known. */
   l2GbPerS?: number;
-  /** Where the numbers come from. */
-  source: string;
+  /** Memory capacity, GB, when known. */
+  memoryGb?: number;
+  /** Where each figure comes from. */
+  sources?: Record<string, string>;
+  /** Where all figures come from (measured entries). */
+  source?: string;
   /** ISO time of a measurement, for measured entries. */
   measuredAt?: string;
 }
@@ -95,22 +108,38 @@ export function parseHardware(json: unknown, origin: string, measured: boolean):
   return Object.entries(json as Record<string, Record<string, unknown>>).map(([id, e]) => {
     if (typeof e !== "object" || e === null) fail(`entry "${id}" must be an object`);
     if (typeof e.name !== "string") fail(`entry "${id}": name must be a string`);
-    if (typeof e.source !== "string" || e.source === "") {
-      fail(`entry "${id}": source must say where the numbers come from`);
-    }
     if (!positive(e.memoryGbPerS)) fail(`entry "${id}": memoryGbPerS must be a positive number`);
-    if (e.l2GbPerS !== undefined && !positive(e.l2GbPerS)) {
-      fail(`entry "${id}": l2GbPerS must be a positive number when given`);
+    for (const key of ["l2GbPerS", "memoryGb"]) {
+      if (e[key] !== undefined && !positive(e[key])) {
+        fail(`entry "${id}": ${key} must be a positive number when given`);
+      }
     }
     const peaks = e.peakFlopsPerS as Record<string, unknown>;
     if (typeof peaks !== "object" || peaks === null || Object.keys(peaks).length === 0) {
       fail(`entry "${id}": peakFlopsPerS must map at least one dtype to FLOP/s`);
     }
     for (const [dtype, v] of Object.entries(peaks)) {
-      if (!Object.hasOwn(DTYPE_BYTES, dtype)) {
-        fail(`entry "${id}": unknown dtype "${dtype}"; allowed: ${Object.keys(DTYPE_BYTES)}`);
+      if (!(DTYPES as readonly string[]).includes(dtype)) {
+        fail(`entry "${id}": unknown dtype "${dtype}"; allowed: ${DTYPES.join(", ")}`);
       }
       if (!positive(v)) fail(`entry "${id}": peakFlopsPerS.${dtype} must be a positive number`);
+    }
+    const figures = ["peakFlopsPerS", "memoryGbPerS", "l2GbPerS", "memoryGb"].filter((k) =>
+      e[k] !== undefined
+    );
+    const sources: Record<string, string> = {};
+    if (typeof e.source === "string" && e.source !== "") {
+      for (const k of figures) sources[k] = e.source;
+    } else if (typeof e.sources === "object" && e.sources !== null) {
+      const given = e.sources as Record<string, unknown>;
+      for (const k of figures) {
+        if (typeof given[k] !== "string" || given[k] === "") {
+          fail(`entry "${id}": sources.${k} must say where ${k} comes from`);
+        }
+        sources[k] = given[k] as string;
+      }
+    } else {
+      fail(`entry "${id}": sources must say where each figure comes from`);
     }
     return {
       id,
@@ -118,7 +147,9 @@ export function parseHardware(json: unknown, origin: string, measured: boolean):
       peakFlopsPerS: peaks as Partial<Record<Dtype, number>>,
       memoryGbPerS: e.memoryGbPerS as number,
       ...(e.l2GbPerS === undefined ? {} : { l2GbPerS: e.l2GbPerS as number }),
-      source: e.source as string,
+      ...(e.memoryGb === undefined ? {} : { memoryGb: e.memoryGb as number }),
+      sources,
+      source: [...new Set(Object.values(sources))].join("; "),
       measured,
     };
   });
@@ -207,6 +238,7 @@ export function hardwareRoof(
     name: `${hardware.name}${memory === "l2" ? " (L2)" : ""}`,
     peakFlopsPerS: peak,
     bandwidthBytesPerS: gbPerS * 1e9,
+    ...(hardware.memoryGb === undefined ? {} : { memoryBytes: hardware.memoryGb * 1e9 }),
   };
 }
 

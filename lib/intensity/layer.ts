@@ -21,9 +21,9 @@
  * ```
  * @module
  */
-import { bytesPerElement, headDim, type ModelConfig, validateConfig } from "./config.ts";
+import { DTYPE_BITS, dtypeBytes, headDim, type ModelConfig, validateConfig } from "./config.ts";
 import { type Fraction, fraction } from "./fraction.ts";
-import { type MatmulCost, matmulCost } from "./matmul.ts";
+import { type MatmulCost, matmulCost, type OperandBytes } from "./matmul.ts";
 
 /** Prefill (the prompt in one pass) or decode (one token per step). */
 export type Phase = "prefill" | "decode";
@@ -38,7 +38,7 @@ export type Phase = "prefill" | "decode";
 export const PHASES: readonly Phase[] = ["prefill", "decode"];
 
 /** What an operation is: a matrix multiplication or one of the handout's "-" rows. */
-export type OpKind = "matmul" | "partition" | "merge" | "concat" | "relu" | "swiglu";
+export type OpKind = "matmul" | "partition" | "merge" | "concat" | "relu" | "gelu" | "swiglu";
 
 /** FLOPs, bytes and exact intensity of a batch of identical products taken together. */
 export interface Totals {
@@ -60,6 +60,8 @@ export interface OpMatmul extends MatmulCost {
   readonly products: number;
   /** All heads and sequences together (K_j, V_j read once per group under GQA). */
   readonly all: Totals;
+  /** Element size of A, B and C: B is a weight in projections and the KV cache in attention. */
+  readonly elementBytes: OperandBytes;
 }
 
 /** One row of a phase's table. */
@@ -115,10 +117,19 @@ interface MatmulSpec {
   k: number;
   symbols: { m: string; n: string; k: string };
   perHead?: boolean;
+  /** `weights`: B is a weight (default); `kv-out`: also C goes to the KV cache; `kv`: B is K or V. */
+  operands?: "weights" | "kv-out" | "kv";
+}
+
+/** Element sizes of a product's operands under the configuration's precisions. */
+function operandBytes(c: ModelConfig, operands: MatmulSpec["operands"]): OperandBytes {
+  const act = dtypeBytes(c.dtype), kv = dtypeBytes(c.kvDtype);
+  if (operands === "kv") return { a: act, b: kv, c: act };
+  return { a: act, b: dtypeBytes(c.weightDtype), c: operands === "kv-out" ? kv : act };
 }
 
 function matmulOp(c: ModelConfig, phase: Phase, s: MatmulSpec): LayerOp {
-  const b = bytesPerElement(c);
+  const b = operandBytes(c, s.operands);
   const one = matmulCost({ m: s.m, n: s.n, k: s.k }, b);
   let all: Totals = one;
   let products = 1;
@@ -139,7 +150,14 @@ function matmulOp(c: ModelConfig, phase: Phase, s: MatmulSpec): LayerOp {
     computation: s.computation,
     input: s.input,
     output: s.output,
-    matmul: { ...one, symbols: s.symbols, perHead: s.perHead ?? false, products, all },
+    matmul: {
+      ...one,
+      symbols: s.symbols,
+      perHead: s.perHead ?? false,
+      products,
+      all,
+      elementBytes: b,
+    },
   };
 }
 
@@ -228,9 +246,9 @@ function ffnOps(c: ModelConfig, phase: Phase, step: number, rowCount: number): L
       otherOp(
         phase,
         step + 1,
-        "relu",
-        "A' = relu(A)",
-        "A' = \\text{relu}(A)",
+        c.activation,
+        `A' = ${c.activation}(A)`,
+        `A' = \\text{${c.activation}}(A)`,
         `A \\in ${R(s.rows, s.ffn)}`,
         `A' \\in ${R(s.rows, s.ffn)}`,
       ),
@@ -281,6 +299,7 @@ export function prefillOps(config: ModelConfig): LayerOp[] {
       n: name === "Q" ? D : kvN,
       k: D,
       symbols: { m: s.rows, n: width, k: "D" },
+      operands: name === "Q" ? "weights" : "kv-out",
     });
   };
   const partition = (step: number, name: "Q" | "K" | "V"): LayerOp => {
@@ -318,6 +337,7 @@ export function prefillOps(config: ModelConfig): LayerOp[] {
       k: H,
       symbols: { m: "L", n: "L", k: "H" },
       perHead: true,
+      operands: "kv",
     }),
     matmulOp(c, "prefill", {
       step: 8,
@@ -330,6 +350,7 @@ export function prefillOps(config: ModelConfig): LayerOp[] {
       k: c.seqLen,
       symbols: { m: "L", n: "H", k: "L" },
       perHead: true,
+      operands: "kv",
     }),
     ...outputOps(c, "prefill", 9, s.rows, rows),
   ];
@@ -366,6 +387,7 @@ export function decodeOps(config: ModelConfig): LayerOp[] {
       n: name === "Q" ? D : kvN,
       k: D,
       symbols: { m: s.rows, n: width, k: "D" },
+      operands: name === "Q" ? "weights" : "kv-out",
     });
   };
   const concat = (step: number, name: "K" | "V"): LayerOp =>
@@ -416,6 +438,7 @@ export function decodeOps(config: ModelConfig): LayerOp[] {
       k: H,
       symbols: { m: "1", n: "(L+1)", k: "H" },
       perHead: true,
+      operands: "kv",
     }),
     matmulOp(c, "decode", {
       step: 10,
@@ -428,6 +451,7 @@ export function decodeOps(config: ModelConfig): LayerOp[] {
       k: ctx,
       symbols: { m: "1", n: "H", k: "(L+1)" },
       perHead: true,
+      operands: "kv",
     }),
     ...outputOps(c, "decode", 11, "1", rows),
   ];
@@ -470,8 +494,8 @@ export function layerTotals(ops: readonly LayerOp[]): Totals {
 
 /**
  * Bytes of the KV cache holding `tokens` tokens for every sequence of the batch across all
- * layers: 2 (K and V) · B · layers · tokens · n_KV · H · b. Grouped-query attention shrinks it
- * by n_H / n_KV.
+ * layers: 2 (K and V) · B · layers · tokens · n_KV · H · b_KV. Grouped-query attention shrinks
+ * it by n_H / n_KV.
  * @example
  * ```ts
  * import { modelConfig } from "./config.ts";
@@ -484,5 +508,5 @@ export function kvCacheBytes(config: ModelConfig, tokens: number = config.seqLen
     throw new RangeError(`tokens must be a non-negative integer, got ${tokens}`);
   }
   return 2n * BigInt(config.batch) * BigInt(config.layers) * BigInt(tokens) *
-    BigInt(config.kvHeads * headDim(config)) * BigInt(bytesPerElement(config));
+    BigInt(config.kvHeads * headDim(config) * DTYPE_BITS[config.kvDtype]) / 8n;
 }

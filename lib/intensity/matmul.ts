@@ -46,33 +46,63 @@ export function matmulFlops(shape: MatmulShape): bigint {
   return 2n * BigInt(shape.m) * BigInt(shape.n) * BigInt(shape.k);
 }
 
+/** Bytes per element of each operand: A (M×K), B (K×N) and the result C (M×N). */
+export interface OperandBytes {
+  /** A's element size. */
+  readonly a: number;
+  /** B's element size (the weights of a projection, the KV cache of attention). */
+  readonly b: number;
+  /** C's element size. */
+  readonly c: number;
+}
+
+function operandBits(elementBytes: number | OperandBytes): [bigint, bigint, bigint] {
+  const sizes = typeof elementBytes === "number"
+    ? { a: elementBytes, b: elementBytes, c: elementBytes }
+    : elementBytes;
+  return [sizes.a, sizes.b, sizes.c].map((v, i) => {
+    const bits = v * 8;
+    if (!Number.isSafeInteger(bits) || bits <= 0) {
+      throw new RangeError(
+        `matmul ${"abc"[i]} element size must be a positive whole number of bits, got ${v} bytes`,
+      );
+    }
+    return BigInt(bits);
+  }) as [bigint, bigint, bigint];
+}
+
 /**
- * Bytes moved: b·(M·K + K·N + M·N), each operand read once and the result written once.
+ * Bytes moved: b·(M·K + K·N + M·N), each operand read once and the result written once; with
+ * per-operand sizes b_A·M·K + b_B·K·N + b_C·M·N, rounded up to whole bytes (int4 is half a byte).
  * @example
  * ```ts
- * matmulBytes({ m: 2, n: 3, k: 4 }, 2); // 2·(8 + 12 + 6) = 52n
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(matmulBytes({ m: 2, n: 3, k: 4 }, 2), 52n); // 2·(8 + 12 + 6)
+ * assertEquals(matmulBytes({ m: 2, n: 3, k: 4 }, { a: 2, b: 0.5, c: 2 }), 34n); // 16 + 6 + 12
  * ```
  */
-export function matmulBytes(shape: MatmulShape, bytesPerElement: number): bigint {
+export function matmulBytes(shape: MatmulShape, elementBytes: number | OperandBytes): bigint {
   const m = BigInt(shape.m), n = BigInt(shape.n), k = BigInt(shape.k);
-  return BigInt(bytesPerElement) * (m * k + k * n + m * n);
+  const [a, b, c] = operandBits(elementBytes);
+  return (a * m * k + b * k * n + c * m * n + 7n) / 8n;
 }
 
 /**
  * FLOPs, bytes and exact intensity of C = A·B.
- * @throws {RangeError} when a dimension or the element size is not a positive integer.
+ * @throws {RangeError} when a dimension is not a positive integer or an element size is not a
+ * positive whole number of bits.
  * @example
  * ```ts
  * matmulCost({ m: 1, n: 4096, k: 4096 }, 2).intensity; // 2048/2049
  * ```
  */
-export function matmulCost(shape: MatmulShape, bytesPerElement: number): MatmulCost {
-  for (const [name, v] of Object.entries({ ...shape, bytesPerElement })) {
+export function matmulCost(shape: MatmulShape, elementBytes: number | OperandBytes): MatmulCost {
+  for (const [name, v] of Object.entries(shape)) {
     if (!Number.isSafeInteger(v) || v <= 0) {
       throw new RangeError(`matmul ${name} must be a positive integer, got ${v}`);
     }
   }
   const flops = matmulFlops(shape);
-  const bytes = matmulBytes(shape, bytesPerElement);
+  const bytes = matmulBytes(shape, elementBytes);
   return { m: shape.m, n: shape.n, k: shape.k, flops, bytes, intensity: fraction(flops, bytes) };
 }

@@ -16,6 +16,8 @@ export * from "./config.ts";
 export * from "./fraction.ts";
 export * from "./hardware.ts";
 export * from "./layer.ts";
+export * from "./layer_cost.ts";
+export * from "./model.ts";
 export * from "./matmul.ts";
 export * from "./roofline.ts";
 export * from "./sweep.ts";

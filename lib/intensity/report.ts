@@ -14,7 +14,23 @@
  */
 import { headDim, type ModelConfig } from "./config.ts";
 import { type Fraction, fractionToNumber } from "./fraction.ts";
-import { layerOps, layerTotals, type Phase, type Totals } from "./layer.ts";
+import { layerOps, layerTotals, type Phase, PHASES, type Totals } from "./layer.ts";
+import type { CostTotals } from "./layer_cost.ts";
+import { computeBoundFrom } from "./sweep.ts";
+import {
+  decodeComputeBoundBatch,
+  maxBatch,
+  type MemoryFootprint,
+  memoryFootprint,
+  modelCost,
+  type ModelCostOptions,
+  modelSeconds,
+  type ParameterCount,
+  parameterCount,
+  type Request,
+  type RequestLatency,
+  requestLatency,
+} from "./model.ts";
 import {
   type LayerTime,
   layerTime,
@@ -159,4 +175,97 @@ export function reportToJson(report: IntensityReport, indent = 2): string {
     (_key, v) => typeof v === "bigint" ? raw(v.toString()) : v,
     indent,
   );
+}
+
+/** What {@linkcode wholeModelReport} says about one roof. */
+export interface RoofModelReport {
+  /** Roof name. */
+  readonly roof: string;
+  /** Prefill pass of the prompt, seconds. */
+  readonly prefillSeconds: number;
+  /** First decode step after the prompt, seconds. */
+  readonly decodeStepSeconds: number;
+  /** The request's latency. */
+  readonly latency: RequestLatency;
+  /** Memory capacity used, bytes (the preset's, or the one asked for). */
+  readonly memoryBytes?: number;
+  /** Whether the request's footprint fits it. */
+  readonly fits?: boolean;
+  /** Largest batch that fits it. */
+  readonly maxBatch?: number;
+  /** Smallest batch at which one decode step (context: the prompt) is compute-bound. */
+  readonly decodeComputeBoundBatch?: number;
+  /** Smallest batch at which decode's Q projection (every weight product alike) is. */
+  readonly projectionComputeBoundBatch?: number;
+}
+
+/** The whole model for one request: parameters, totals per phase, memory and per-roof timing. */
+export interface WholeModelReport {
+  /** The request. */
+  readonly request: Request;
+  /** Sequences served together. */
+  readonly batch: number;
+  /** Attention traffic and LM-head positions used. */
+  readonly options: Required<ModelCostOptions>;
+  /** Parameters. */
+  readonly parameters: ParameterCount;
+  /** Prefill of the prompt and the first decode step after it. */
+  readonly phases: Record<Phase, CostTotals & { readonly intensity: number }>;
+  /** Memory the request needs at the configuration's batch. */
+  readonly memory: MemoryFootprint;
+  /** Per roof. */
+  readonly roofs: readonly RoofModelReport[];
+}
+
+/**
+ * The whole model's report for a request on each roof; a roof's memory capacity is
+ * `memoryBytes` when given, else the roof's own.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { modelConfig } from "./config.ts";
+ * const r = wholeModelReport(modelConfig({ preset: "llama-2-7b" }), [], {
+ *   promptLen: 512, outputLen: 64,
+ * });
+ * assertEquals(r.parameters.total, 6738415616n);
+ * ```
+ */
+export function wholeModelReport(
+  config: ModelConfig,
+  roofs: readonly Roof[],
+  request: Request,
+  options: ModelCostOptions = {},
+  memoryBytes?: number,
+): WholeModelReport {
+  const opts = { attention: options.attention ?? "unfused", logits: options.logits ?? "last" };
+  const at = { ...config, seqLen: request.promptLen };
+  const phases = Object.fromEntries(PHASES.map((phase) => {
+    const t = modelCost(at, phase, opts).totals;
+    return [phase, { ...t, intensity: Number(t.flops) / Number(t.bytes) }];
+  })) as WholeModelReport["phases"];
+  const memory = memoryFootprint(config, request, opts);
+  return {
+    request,
+    batch: config.batch,
+    options: opts,
+    parameters: parameterCount(config),
+    phases,
+    memory,
+    roofs: roofs.map((roof) => {
+      const capacity = memoryBytes ?? roof.memoryBytes;
+      return {
+        roof: roof.name,
+        prefillSeconds: modelSeconds(modelCost(at, "prefill", opts), roof),
+        decodeStepSeconds: modelSeconds(modelCost(at, "decode", opts), roof),
+        latency: requestLatency(config, roof, request, opts),
+        ...(capacity === undefined ? {} : {
+          memoryBytes: capacity,
+          fits: Number(memory.totalBytes) <= capacity,
+          maxBatch: maxBatch(config, capacity, request, opts),
+        }),
+        decodeComputeBoundBatch: decodeComputeBoundBatch(at, roof, opts),
+        projectionComputeBoundBatch: computeBoundFrom(at, "decode", "batch", 1, roof),
+      };
+    }),
+  };
 }

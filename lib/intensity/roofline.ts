@@ -24,6 +24,8 @@ export interface Roof {
   readonly peakFlopsPerS: number;
   /** Memory bandwidth, bytes/s. */
   readonly bandwidthBytesPerS: number;
+  /** Memory capacity, bytes, when known. */
+  readonly memoryBytes?: number;
 }
 
 /** Which roof limits an operation. */

@@ -11,7 +11,7 @@
  * ```
  * @module
  */
-import { type ModelConfig, modelConfig } from "./config.ts";
+import { type ModelConfig, validateConfig } from "./config.ts";
 import { fractionToNumber } from "./fraction.ts";
 import { layerOps, type Phase } from "./layer.ts";
 import { boundOf, type Roof } from "./roofline.ts";
@@ -50,6 +50,13 @@ export interface IntensitySweep {
   readonly series: readonly SweepSeries[];
 }
 
+/** `config` with one size changed, validated. */
+function withSize(config: ModelConfig, field: SweepField, value: number): ModelConfig {
+  const changed = { ...config, [field]: value };
+  validateConfig(changed);
+  return changed;
+}
+
 /**
  * Intensity (all heads together) of every matmul of `phase` as `field` takes `values`; steps
  * whose curves coincide (e.g. K and V projections) share one series.
@@ -71,7 +78,7 @@ export function intensitySweep(
   }
   if (values.length === 0) throw new RangeError("a sweep needs at least one value");
   const perValue = values.map((v) =>
-    layerOps(modelConfig({ ...config, [field]: v }), phase).filter((op) => op.matmul)
+    layerOps(withSize(config, field, v), phase).filter((op) => op.matmul)
   );
   const byCurve = new Map<string, { steps: number[]; label: string; intensity: number[] }>();
   perValue[0].forEach((op, i) => {
@@ -107,7 +114,7 @@ export function computeBoundFrom(
   limit = 1 << 20,
 ): number | undefined {
   const bound = (v: number) => {
-    const op = layerOps(modelConfig({ ...config, [field]: v }), phase).find((o) => o.step === step);
+    const op = layerOps(withSize(config, field, v), phase).find((o) => o.step === step);
     if (!op?.matmul) throw new RangeError(`step ${step} of ${phase} is not a matmul`);
     return boundOf(fractionToNumber(op.matmul.all.intensity), roof) === "compute";
   };

@@ -12,7 +12,6 @@
  * @module
  */
 import {
-  bytesPerElement,
   computeBoundFrom,
   decodeOps,
   type Fraction,
@@ -296,11 +295,11 @@ export function terminalTable(
  * ```ts
  * import { modelConfig, prefillOps } from "../intensity/mod.ts";
  * const c = modelConfig();
- * derivation(prefillOps(c)[0], c);
+ * derivation(prefillOps(c)[0]);
  * ```
  */
-export function derivation(op: LayerOp, config: ModelConfig): Displayable {
-  return markdown(derivationLatex(op, config));
+export function derivation(op: LayerOp): Displayable {
+  return markdown(derivationLatex(op));
 }
 
 /**
@@ -309,26 +308,34 @@ export function derivation(op: LayerOp, config: ModelConfig): Displayable {
  * ```ts
  * import { modelConfig, prefillOps } from "../intensity/mod.ts";
  * const c = modelConfig();
- * derivationLatex(prefillOps(c)[0], c).startsWith("$$"); // true
+ * derivationLatex(prefillOps(c)[0]).startsWith("$$"); // true
  * ```
  */
-export function derivationLatex(op: LayerOp, config: ModelConfig): string {
+export function derivationLatex(op: LayerOp): string {
   const m = op.matmul;
   if (!m) throw new RangeError(`step ${op.step} (${op.label}) is a ${op.kind}, not a matmul`);
-  const b = bytesPerElement(config);
+  const { a, b, c } = m.elementBytes;
   const { m: sm, n: sn, k: sk } = m.symbols;
   const dot = (...xs: (string | number)[]) => xs.join(" \\cdot ");
   const shape = (name: string, symbol: string, n: number) =>
     symbol === String(n) ? `${name} = ${n}` : `${name} = ${symbol} = ${n}`;
+  // One element size factors out; mixed precisions weigh each operand by its own.
+  const bytesOf = (mk: string, kn: string, mn: string) =>
+    a === b && b === c
+      ? `${a}(${mk} + ${kn} + ${mn})`
+      : `${dot(a, mk)} + ${dot(b, kn)} + ${dot(c, mn)}`;
   return [
     "$$",
     `\\begin{aligned}`,
     `&\\text{step ${op.step}: } ${shape("M", sm, m.m)},\\; ${shape("N", sn, m.n)},\\; ` +
     `${shape("K", sk, m.k)} \\\\`,
-    `I &= \\frac{2MNK}{${b}(MK + KN + MN)} = ` +
-    `\\frac{${dot(2, sm, sn, sk)}}{${b}(${dot(sm, sk)} + ${dot(sk, sn)} + ${dot(sm, sn)})} \\\\`,
-    `&= \\frac{${dot(2, m.m, m.n, m.k)}}{${b}(${dot(m.m, m.k)} + ${dot(m.k, m.n)} + ` +
-    `${dot(m.m, m.n)})} = \\frac{${m.flops}}{${m.bytes}} = ${intensityLatex(m.intensity)}`,
+    `I &= \\frac{2MNK}{${
+      a === b && b === c ? `${a}(MK + KN + MN)` : "b_A MK + b_B KN + b_C MN"
+    }} = ` +
+    `\\frac{${dot(2, sm, sn, sk)}}{${bytesOf(dot(sm, sk), dot(sk, sn), dot(sm, sn))}} \\\\`,
+    `&= \\frac{${dot(2, m.m, m.n, m.k)}}{${
+      bytesOf(dot(m.m, m.k), dot(m.k, m.n), dot(m.m, m.n))
+    }} = \\frac{${m.flops}}{${m.bytes}} = ${intensityLatex(m.intensity)}`,
     `\\end{aligned}`,
     "$$",
   ].join("\n");
@@ -390,21 +397,21 @@ export function layerTimeTable(
  * ```ts
  * import { modelConfig, prefillOps } from "../intensity/mod.ts";
  * const c = modelConfig();
- * distinctDerivations(prefillOps(c), c); // 4 derivations: 1,2,3,10 · 7 · 8 · 11,13
+ * distinctDerivations(prefillOps(c)); // 4 derivations: 1,2,3,10 · 7 · 8 · 11,13
  * ```
  */
-export function distinctDerivations(ops: readonly LayerOp[], config: ModelConfig): Displayable {
+export function distinctDerivations(ops: readonly LayerOp[]): Displayable {
   const groups = new Map<string, LayerOp[]>();
   for (const op of ops) {
     if (!op.matmul) continue;
-    const { m, n, k, symbols } = op.matmul;
-    // Same shape up to the order of its terms gives the same derivation.
-    const key = `${m}|${n}|${k}|${symbols.m}|${symbols.n}|${symbols.k}`;
+    const { m, n, k, symbols, elementBytes: e } = op.matmul;
+    // Same shape and element sizes give the same derivation.
+    const key = `${m}|${n}|${k}|${symbols.m}|${symbols.n}|${symbols.k}|${e.a}|${e.b}|${e.c}`;
     groups.set(key, [...(groups.get(key) ?? []), op]);
   }
   const parts = [...groups.values()].map((group) =>
     `**Step${group.length > 1 ? "s" : ""} ${group.map((op) => op.step).join(", ")}** ` +
-    `(${shortComputation(group[0])})\n\n${derivationLatex(group[0], config)}`
+    `(${shortComputation(group[0])})\n\n${derivationLatex(group[0])}`
   );
   return markdown(parts.join("\n\n"));
 }
