@@ -10,7 +10,10 @@
  * ```
  *
  * A failing cell names the notebook, the cell and the error, leaves no PDF for that notebook
- * (an older PDF stays untouched) and makes the command exit non-zero.
+ * (an older PDF stays untouched) and makes the command exit non-zero. An interrupt (Ctrl-C,
+ * SIGTERM, SIGHUP, or the death of `deno task`) ends Chromium and the kernel, removes
+ * temporary folders and partial files, and leaves every committed file as it was; what a
+ * killed run left is swept by the next.
  *
  * @example
  * ```ts
@@ -25,7 +28,8 @@ import { readNotebook } from "../notebook/nbformat.ts";
 import { addStaticFigures, exportPdf } from "../notebook/pdf.ts";
 import { findChromium } from "../notebook/chromium.ts";
 import { defaultPython } from "../notebook/kernel.ts";
-import { decimal, flag, parseFlags, runCli, switchFlag, text, usage } from "./args.ts";
+import { guardProcess, sweepReportLeftovers } from "../notebook/processes.ts";
+import { decimal, flag, parseFlags, runCli, switchFlag, text, usage, UsageError } from "./args.ts";
 
 /** The notebooks the report covers, in order. */
 export const QUESTION_NOTEBOOKS: readonly string[] = ["question1", "question2", "question3"];
@@ -181,6 +185,22 @@ async function report(args: ReportArgs): Promise<number> {
     console.log(usage(REPORT_CLI));
     return 0;
   }
+  for (const [flagName, dir] of [["--out", args.outDir], ["--notebooks", args.notebooksDir]]) {
+    const stat = await Deno.stat(dir).catch(() => undefined);
+    if (stat !== undefined && !stat.isDirectory) {
+      throw new UsageError(`${flagName} ${dir} is an existing file; it must be a folder`);
+    }
+  }
+  const unguard = guardProcess("report");
+  try {
+    sweepReportLeftovers([args.outDir, args.notebooksDir]);
+    return await exportAll(args);
+  } finally {
+    unguard();
+  }
+}
+
+async function exportAll(args: ReportArgs): Promise<number> {
   const paths = new Map<string, string>();
   for (const name of args.names) {
     const path = `${args.notebooksDir}/${name}.ipynb`;

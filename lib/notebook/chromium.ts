@@ -10,6 +10,7 @@
  * ```
  * @module
  */
+import { ownedTempDir, releaseTemp, spawnOwned } from "./processes.ts";
 
 /** Where Chromium or Chrome usually lives, tried in order after `$CHROME_PATH`. */
 export const CHROMIUM_CANDIDATES: readonly string[] = [
@@ -89,23 +90,30 @@ async function run(
   args: string[],
   options: ChromiumOptions,
 ): Promise<{ stdout: Uint8Array; stderr: string }> {
-  const profile = await Deno.makeTempDir({ prefix: "chromium-profile-" });
+  const profile = await ownedTempDir("chromium-profile-");
   const timeoutMs = options.timeoutMs ?? 120_000;
+  // Chromium's own scratch files (org.chromium.Chromium.*, its singleton socket) go in a
+  // folder of the run's too; a short name, as a socket path must fit in 107 bytes.
+  const scratch = await ownedTempDir("cr-");
   try {
-    const child = new Deno.Command(chrome, {
+    // Its own process group: a Ctrl-C reaches only the report, which ends the whole group.
+    const child = spawnOwned(chrome, {
+      dieWithParent: true,
       args: [
         ...FLAGS,
         `--user-data-dir=${profile}`,
         `--virtual-time-budget=${options.virtualTimeBudgetMs ?? 10_000}`,
         ...args,
       ],
+      env: { TMPDIR: scratch },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-    }).spawn();
+    });
     const timer = setTimeout(() => {
       try {
-        child.kill("SIGKILL");
+        // The whole group: Chromium's helpers outlive a killed browser process.
+        Deno.kill(-child.pid, "SIGKILL");
       } catch {
         // Already exited.
       }
@@ -123,7 +131,10 @@ async function run(
     }
     return { stdout: out.stdout, stderr };
   } finally {
-    await Deno.remove(profile, { recursive: true }).catch(() => {});
+    for (const dir of [profile, scratch]) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      releaseTemp(dir);
+    }
   }
 }
 

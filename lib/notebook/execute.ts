@@ -18,6 +18,15 @@
  * the sentinel's id before its markers are the cell's late outputs and go back to the cell.
  * Only then does the next cell start, so no output can take a later cell's id.
  *
+ * Errors that escape a cell — a timer callback that throws, a promise rejection nobody
+ * handles — would otherwise vanish or hang a later cell. A prelude run before the first cell
+ * records them with the cell that scheduled the timer (or was running when the rejection
+ * surfaced); each sentinel reports what was recorded, and the run fails naming that cell.
+ *
+ * While it runs, the notebook is locked (`.<name>.lock` beside it, holding the pid), so a
+ * second run of the same notebook fails at once; and it is saved only if the file on disk is
+ * still the one that was read (size, mtime and content hash), so edits made meanwhile survive.
+ *
  * @example
  * ```ts
  * import { executeNotebook } from "./execute.ts";
@@ -34,10 +43,62 @@ import {
 } from "./nbformat.ts";
 import { CellOutputs, OUTPUT_MESSAGE_TYPES } from "./outputs.ts";
 import { type KernelMessage, KernelSession } from "./kernel.ts";
-import { dirname, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
+import { ownTemp, processAlive, releaseTemp } from "./processes.ts";
 
 /** The mime type of the sentinel's marker bundle; never saved into a notebook. */
 export const MARKER_MIME = "application/x-notebook-executor-marker";
+
+/** The global symbol under which the prelude keeps its recorder. */
+const RECORDER = "notebook-executor";
+
+/**
+ * Deno code run before the first cell: records errors that escape cells (timer callbacks,
+ * microtasks, unhandled rejections) with the index of the cell they belong to.
+ * @example
+ * ```ts
+ * PRELUDE.includes("unhandledrejection"); // true
+ * ```
+ */
+export const PRELUDE: string = `{
+  const errors = [];
+  let cell = -1;
+  const record = (error, at) => errors.push({
+    cell: at,
+    name: String(error?.name ?? "Error"),
+    message: String(error?.message ?? error),
+    stack: String(error?.stack ?? ""),
+  });
+  globalThis.addEventListener("error", (e) => { e.preventDefault(); record(e.error ?? e.message, cell); });
+  globalThis.addEventListener("unhandledrejection", (e) => { e.preventDefault(); record(e.reason, cell); });
+  const wrap = (schedule) => function (fn, ...rest) {
+    if (typeof fn !== "function") return schedule(fn, ...rest);
+    const at = cell;
+    return schedule(function (...args) {
+      try { return fn.apply(this, args); } catch (error) { record(error, at); }
+    }, ...rest);
+  };
+  globalThis.setTimeout = wrap(globalThis.setTimeout);
+  globalThis.setInterval = wrap(globalThis.setInterval);
+  globalThis.queueMicrotask = wrap(globalThis.queueMicrotask);
+  Object.defineProperty(globalThis, Symbol.for(${JSON.stringify(RECORDER)}), {
+    value: { setCell: (i) => { cell = i; }, take: () => errors.splice(0) },
+  });
+}`;
+
+const recorder = `globalThis[Symbol.for(${JSON.stringify(RECORDER)})]`;
+
+/** An error that escaped a cell, as the prelude recorded it. */
+export interface EscapedError {
+  /** Index of the cell it belongs to (-1: before the first). */
+  cell: number;
+  /** Error name. */
+  name: string;
+  /** Error message. */
+  message: string;
+  /** Stack, when there is one. */
+  stack: string;
+}
 
 /** Options of {@linkcode executeNotebook}. */
 export interface ExecuteOptions {
@@ -132,20 +193,156 @@ export async function executeNotebook(
   path: string,
   options: ExecuteOptions = {},
 ): Promise<Notebook> {
-  const nb = await readNotebook(path);
   const cellTimeoutMs = options.cellTimeoutMs ?? 600_000;
-  if (!(cellTimeoutMs > 0)) {
-    throw new Error(
-      `cellTimeoutMs must be a positive number of milliseconds, got ${cellTimeoutMs}`,
+  if (!(cellTimeoutMs > 0 && cellTimeoutMs <= 2 ** 31 - 1)) {
+    throw new RangeError(
+      `cellTimeoutMs must be a number of milliseconds in (0, ${2 ** 31 - 1}], got ${cellTimeoutMs}`,
     );
   }
+  const outPath = options.outPath ?? path;
+  const unlock = await lockNotebook(outPath);
+  try {
+    const read = await fingerprint(path);
+    const nb = await readNotebook(path);
+    await run(path, nb, cellTimeoutMs, options);
+    nb.metadata.kernelspec ??= { name: "deno", display_name: "Deno", language: "typescript" };
+    if (nb.nbformat_minor >= 5) addMissingCellIds(nb);
+    await options.beforeWrite?.(nb);
+    const target = outPath === path ? read : await fingerprint(outPath);
+    if (!sameFile(target, await fingerprint(outPath))) {
+      throw new NotebookChangedError(outPath);
+    }
+    await writeNotebook(outPath, nb);
+    return nb;
+  } finally {
+    await unlock();
+  }
+}
+
+/** The notebook on disk changed while it ran; saving would lose those edits. */
+export class NotebookChangedError extends Error {
+  /**
+   * Names the notebook that changed.
+   * @example
+   * ```ts
+   * new NotebookChangedError("notebooks/question1.ipynb").message;
+   * ```
+   */
+  constructor(path: string) {
+    super(
+      `${path} changed on disk while it ran; not saving over it (your edits are kept, the ` +
+        `executed copy is discarded); run again to execute the new version`,
+    );
+    this.name = "NotebookChangedError";
+  }
+}
+
+/** What identifies a file's version: size, modification time and a hash of its bytes. */
+interface Fingerprint {
+  size: number;
+  mtimeMs: number;
+  sha256: string;
+}
+
+async function fingerprint(path: string): Promise<Fingerprint | undefined> {
+  let bytes: Uint8Array, stat: Deno.FileInfo;
+  try {
+    [stat, bytes] = await Promise.all([Deno.stat(path), Deno.readFile(path)]);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
+  return {
+    size: stat.size,
+    mtimeMs: stat.mtime?.getTime() ?? 0,
+    sha256: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""),
+  };
+}
+
+function sameFile(a: Fingerprint | undefined, b: Fingerprint | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.sha256 === b.sha256;
+}
+
+/**
+ * Takes the lock of a notebook (`.<name>.lock` beside it, holding this pid); a lock whose
+ * holder is gone is taken over. Returns the release.
+ * @throws {Error} naming the notebook and the pid that holds it.
+ * @example
+ * ```ts
+ * const release = await lockNotebook("notebooks/question2.ipynb");
+ * await release();
+ * ```
+ */
+export async function lockNotebook(path: string): Promise<() => Promise<void>> {
+  const lock = `${dirname(path)}/.${basename(path)}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const file = await Deno.open(lock, { write: true, createNew: true });
+      await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+      file.close();
+      ownTemp(lock);
+      return async () => {
+        await Deno.remove(lock).catch(() => {});
+        releaseTemp(lock);
+      };
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      const holder = Number((await Deno.readTextFile(lock).catch(() => "")).trim());
+      if (Number.isSafeInteger(holder) && holder > 0 && processAlive(holder)) {
+        throw new Error(
+          `${path} is being executed by another run (pid ${holder}, lock ${lock}); ` +
+            `wait for it to finish`,
+        );
+      }
+      // Its holder died without releasing it.
+      await Deno.remove(lock).catch(() => {});
+    }
+  }
+  throw new Error(`${path}: cannot take the lock ${lock}`);
+}
+
+async function run(
+  path: string,
+  nb: Notebook,
+  cellTimeoutMs: number,
+  options: ExecuteOptions,
+): Promise<void> {
   const kernel = await KernelSession.start({
     cwd: resolve(dirname(path)),
     kernelName: options.kernelName,
     startupTimeoutMs: options.startupTimeoutMs,
     python: options.python,
   });
+  const failAt = (index: number, ename: string, evalue: string, traceback: string[] = []) =>
+    new NotebookExecutionError(
+      path,
+      index,
+      nb.cells.length,
+      index < 0 ? "(before the first cell)" : firstLineOf(joinSource(nb.cells[index].source)),
+      ename,
+      evalue,
+      traceback,
+    );
+  const escaped = (errors: EscapedError[]) => {
+    if (errors.length === 0) return;
+    const e = errors[0];
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : "";
+    return failAt(
+      e.cell,
+      e.name,
+      `${e.message} (escaped the cell: a timer callback or an unhandled rejection)${more}`,
+      e.stack.split("\n"),
+    );
+  };
   try {
+    await runQuietly(
+      kernel,
+      PRELUDE,
+      cellTimeoutMs,
+      () => failAt(-1, "PreludeFailed", "the error recorder did not start"),
+    );
     for (const [index, cell] of nb.cells.entries()) {
       if (cell.cell_type !== "code") continue;
       const code = joinSource(cell.source);
@@ -157,25 +354,47 @@ export async function executeNotebook(
       }
       options.onCell?.({ index, total: nb.cells.length, firstLine });
       const fail = (ename: string, evalue: string, traceback: string[] = []) =>
-        new NotebookExecutionError(
-          path,
-          index,
-          nb.cells.length,
-          firstLine,
-          ename,
-          evalue,
-          traceback,
-        );
-      await runCell(kernel, cell, code, cellTimeoutMs, fail);
+        failAt(index, ename, evalue, traceback);
+      // The kernel runs requests in order: the index is set before the cell starts.
+      kernel.execute(`${recorder}.setCell(${index});`, { silent: true, storeHistory: false });
+      const late = await runCell(kernel, cell, code, cellTimeoutMs, fail);
+      const error = escaped(late);
+      if (error) throw error;
     }
+    // Timers of the last cells get a moment to fire before the kernel goes.
+    const error = escaped(
+      await runQuietly(
+        kernel,
+        "await new Promise((r) => setTimeout(r, 200));",
+        cellTimeoutMs,
+        () => failAt(-1, "Timeout", "the final check did not finish"),
+      ),
+    );
+    if (error) throw error;
   } finally {
     await kernel.close();
   }
-  nb.metadata.kernelspec ??= { name: "deno", display_name: "Deno", language: "typescript" };
-  if (nb.nbformat_minor >= 5) addMissingCellIds(nb);
-  await options.beforeWrite?.(nb);
-  await writeNotebook(options.outPath ?? path, nb);
-  return nb;
+}
+
+/** Runs code that shows nothing (the prelude, a final check); returns escaped errors. */
+async function runQuietly(
+  kernel: KernelSession,
+  code: string,
+  timeoutMs: number,
+  fail: () => Error,
+): Promise<EscapedError[]> {
+  const cell: CodeCell = {
+    cell_type: "code",
+    execution_count: null,
+    metadata: {},
+    outputs: [],
+    source: code,
+  };
+  try {
+    return await runCell(kernel, cell, code, timeoutMs, fail, { silent: true });
+  } catch {
+    throw fail();
+  }
 }
 
 async function runCell(
@@ -184,8 +403,11 @@ async function runCell(
   code: string,
   timeoutMs: number,
   fail: (ename: string, evalue: string, traceback?: string[]) => Error,
-): Promise<void> {
-  const cellId = kernel.execute(code);
+  options: { silent?: boolean } = {},
+): Promise<EscapedError[]> {
+  const cellId = options.silent
+    ? kernel.execute(code, { silent: true, storeHistory: false })
+    : kernel.execute(code);
   const marker = `notebook-executor-marker-${crypto.randomUUID()}`;
   const collector = new CellCollector(cellId, marker);
   const deadline = Date.now() + timeoutMs;
@@ -225,6 +447,7 @@ async function runCell(
       (shown?.output_type === "error" ? shown.traceback : [])) as string[];
     throw fail(ename, evalue, traceback);
   }
+  return collector.escaped;
 }
 
 /**
@@ -236,7 +459,12 @@ async function runCell(
  * ```
  */
 export function sentinelCode(marker: string): string {
-  return `console.log(${JSON.stringify(marker)}); ` +
+  // Escaped errors first, on their own line, then the markers.
+  return `{ const e = ${recorder}?.take() ?? []; ` +
+    `if (e.length > 0) console.log(${
+      JSON.stringify(`${marker} escaped `)
+    } + JSON.stringify(e)); }\n` +
+    `console.log(${JSON.stringify(marker)}); ` +
     `await Deno.jupyter.display({ ${JSON.stringify(MARKER_MIME)}: ${
       JSON.stringify(marker)
     } }, { raw: true });`;
@@ -261,8 +489,11 @@ export class CellCollector {
   sentinelId: string | undefined;
   /** The cell's `execute_reply` content, once it arrived. */
   reply: Record<string, unknown> | undefined;
+  /** Errors that escaped cells, as the sentinel reported them. */
+  readonly escaped: EscapedError[] = [];
   #cellId: string;
   #markerLine: string;
+  #escapedPrefix: string;
   #streamMarker = false;
   #displayMarker = false;
   #sentinelReplied = false;
@@ -278,6 +509,7 @@ export class CellCollector {
   constructor(cellId: string, marker: string) {
     this.#cellId = cellId;
     this.#markerLine = `${marker}\n`;
+    this.#escapedPrefix = `${marker} escaped `;
   }
 
   /** Whether the cell's `execute_reply` has arrived. */
@@ -314,9 +546,20 @@ export class CellCollector {
       return;
     }
     if (this.sentinelId === undefined || m.parent_msg_id !== this.sentinelId) return;
-    if (m.msg_type === "stream" && String(m.content.text).includes(this.#markerLine)) {
-      this.#streamMarker = true;
-      const rest = String(m.content.text).replace(this.#markerLine, "");
+    if (m.msg_type === "stream") {
+      const kept: string[] = [];
+      for (const line of String(m.content.text).split(/(?<=\n)/)) {
+        // A late output without a newline may share the marker's line: keep its head.
+        const escapedAt = line.indexOf(this.#escapedPrefix);
+        if (line.endsWith(this.#markerLine)) {
+          this.#streamMarker = true;
+          kept.push(line.slice(0, -this.#markerLine.length));
+        } else if (escapedAt >= 0) {
+          kept.push(line.slice(0, escapedAt));
+          this.escaped.push(...JSON.parse(line.slice(escapedAt + this.#escapedPrefix.length)));
+        } else kept.push(line);
+      }
+      const rest = kept.join("");
       if (rest) this.outputs.add("stream", { ...m.content, text: rest });
       return;
     }

@@ -23,6 +23,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { disownGroup, ownedTempDir, ownGroup, releaseTemp, spawnOwned } from "./processes.ts";
 
 /** One kernel message as the bridge relays it. */
 export interface KernelMessage {
@@ -88,6 +89,8 @@ export class KernelSession {
   #stderr = "";
   #stderrDone: Promise<void>;
   #closed = false;
+  #kernelPgid: number | undefined;
+  #scratch: string | undefined;
 
   private constructor(child: Deno.ChildProcess) {
     this.#child = child;
@@ -111,25 +114,42 @@ export class KernelSession {
   static async start(options: KernelOptions): Promise<KernelSession> {
     const python = options.python ?? defaultPython();
     const startupTimeoutMs = options.startupTimeoutMs ?? 60_000;
+    // The connection file and any scratch file of bridge and kernel live in a folder the run
+    // owns, so nothing stays behind when the run is killed.
+    const scratch = await ownedTempDir("jupyter-kernel-");
     let child: Deno.ChildProcess;
     try {
-      child = new Deno.Command(python, {
+      // Its own session: a Ctrl-C reaches the report, which ends bridge and kernel together.
+      child = spawnOwned(python, {
         args: [BRIDGE, options.kernelName ?? "deno", options.cwd, String(startupTimeoutMs / 1000)],
         cwd: options.cwd,
-        env: { ...options.env, NO_COLOR: "1", PYDEVD_DISABLE_FILE_VALIDATION: "1" },
+        env: {
+          ...options.env,
+          NO_COLOR: "1",
+          PYDEVD_DISABLE_FILE_VALIDATION: "1",
+          JUPYTER_RUNTIME_DIR: scratch,
+          TMPDIR: scratch,
+        },
         stdin: "piped",
         stdout: "piped",
         stderr: "piped",
-      }).spawn();
+      });
     } catch (e) {
+      await Deno.remove(scratch, { recursive: true }).catch(() => {});
+      releaseTemp(scratch);
       throw new Error(
         `cannot run ${python} (${(e as Error).message}); install Python 3 with jupyter_client ` +
           `(Debian: sudo apt-get install python3-nbclient python3-ipykernel) or set NOTEBOOK_PYTHON`,
       );
     }
     const session = new KernelSession(child);
+    session.#scratch = scratch;
     const first = await session.next(startupTimeoutMs + 5_000);
-    if (first.kind === "ready") return session;
+    if (first.kind === "ready") {
+      // The kernel runs in a session of its own (jupyter_client's launcher): own it too.
+      if (first.kernelPgid !== undefined) ownGroup(session.#kernelPgid = first.kernelPgid);
+      return session;
+    }
     await session.close();
     const stderr = session.#stderr;
     const hint = /No module named '?(jupyter_client|zmq)/.test(stderr)
@@ -178,7 +198,7 @@ export class KernelSession {
    */
   async next(
     timeoutMs: number,
-  ): Promise<KernelEvent | { kind: "ready" }> {
+  ): Promise<KernelEvent | { kind: "ready"; kernelPgid?: number }> {
     this.#pending ??= this.#lines.next();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((resolve) => {
@@ -193,7 +213,11 @@ export class KernelSession {
       return { kind: "dead", stderr: this.#stderr.trim() };
     }
     const parsed = JSON.parse(r.value);
-    if (parsed.event === "ready") return { kind: "ready" };
+    if (parsed.event === "ready") {
+      return typeof parsed.kernel_pgid === "number"
+        ? { kind: "ready", kernelPgid: parsed.kernel_pgid }
+        : { kind: "ready" };
+    }
     if (parsed.event === "dead") {
       return { kind: "dead", stderr: this.#stderr.trim() };
     }
@@ -239,6 +263,19 @@ export class KernelSession {
     }, 5_000);
     await this.#child.status;
     clearTimeout(forced);
+    if (this.#kernelPgid !== undefined) {
+      // The bridge shut the kernel down; anything left of its group goes now.
+      try {
+        Deno.kill(-this.#kernelPgid, "SIGKILL");
+      } catch {
+        // Gone, as it should be.
+      }
+      disownGroup(this.#kernelPgid);
+    }
+    if (this.#scratch !== undefined) {
+      await Deno.remove(this.#scratch, { recursive: true }).catch(() => {});
+      releaseTemp(this.#scratch);
+    }
     await this.#stderrDone.catch(() => {});
     // Drain stdout so the stream's resources are released.
     while (!(await (this.#pending ?? this.#lines.next())).done) this.#pending = undefined;

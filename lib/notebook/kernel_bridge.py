@@ -51,7 +51,9 @@ def main():
         if not wait_for_ready(km, km.session, shell, iopub, startup_timeout_s):
             sys.stderr.write(f"kernel {kernel_name} gave no kernel_info_reply in {startup_timeout_s} s\n")
             return
-        emit({"event": "ready"})
+        # The kernel leads its own process group; the executor owns it and ends it on exit.
+        pgid = getattr(getattr(km, "provisioner", None), "pgid", None)
+        emit({"event": "ready", "kernel_pgid": pgid} if isinstance(pgid, int) else {"event": "ready"})
         relay(km, km.session, shell, iopub, emit)
     finally:
         if km.is_alive():

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { ownTemp, releaseTemp } from "./processes.ts";
+
 /** A multi-line string as nbformat stores it: one string, or a list of lines. */
 export type MultilineString = string | string[];
 
@@ -251,7 +253,9 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
   const slash = path.lastIndexOf("/");
   const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
   const base = slash >= 0 ? path.slice(slash + 1) : path;
-  const tmp = await Deno.makeTempFile({ dir, prefix: `.${base}.`, suffix: ".tmp" });
+  // Named with the pid, so a later run can sweep what a killed one left.
+  const tmp = await Deno.makeTempFile({ dir, prefix: `.${base}.${Deno.pid}-`, suffix: ".partial" });
+  ownTemp(tmp);
   try {
     await Deno.writeFile(tmp, bytes);
     // A temporary file is private (0600); keep the mode of the file it replaces.
@@ -261,6 +265,8 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw e;
+  } finally {
+    releaseTemp(tmp);
   }
 }
 

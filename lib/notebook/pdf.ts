@@ -21,6 +21,23 @@ import { findChromium, printToPdf } from "./chromium.ts";
 import { notebookToHtml, PLOTLY_MIME, plotlyBundles } from "./html.ts";
 import type { Notebook } from "./nbformat.ts";
 import { type PlotlyJson, plotlyToSvg } from "./plotly_svg.ts";
+import { ownedTempDir, ownTemp, releaseTemp } from "./processes.ts";
+
+/**
+ * Where a file is written before it is renamed over `path`: beside it, hidden, named with this
+ * process's pid (so a later run can tell a dead run's leftovers) and a random id.
+ * @example
+ * ```ts
+ * import { assertMatch } from "@std/assert";
+ * assertMatch(partialPath("out/q.pdf"), /^out\/\.q\.pdf\.\d+-[0-9a-f]{8}\.partial$/);
+ * ```
+ */
+export function partialPath(path: string): string {
+  const slash = path.lastIndexOf("/");
+  const dir = slash < 0 ? "." : path.slice(0, slash) || "/";
+  const id = crypto.randomUUID().slice(0, 8);
+  return `${dir}/.${path.slice(slash + 1)}.${Deno.pid}-${id}.partial`;
+}
 
 /** Options of {@linkcode exportPdf}. */
 export interface PdfOptions {
@@ -70,10 +87,9 @@ export async function exportPdf(
   options.onStep?.("html");
   const { html, warnings } = notebookToHtml(nb, { title: options.title, plotlySvgs });
   options.onStep?.("print");
-  const work = await Deno.makeTempDir({ prefix: "notebook-pdf-" });
-  const slash = pdfPath.lastIndexOf("/");
-  const dir = slash < 0 ? "." : pdfPath.slice(0, slash) || "/";
-  const partial = `${dir}/.${pdfPath.slice(slash + 1)}.${crypto.randomUUID().slice(0, 8)}.partial`;
+  const work = await ownedTempDir("notebook-pdf-");
+  const partial = partialPath(pdfPath);
+  ownTemp(partial);
   try {
     const page = `${work}/notebook.html`;
     await Deno.writeTextFile(page, html);
@@ -81,7 +97,9 @@ export async function exportPdf(
     await Deno.rename(partial, pdfPath);
   } finally {
     await Deno.remove(partial).catch(() => {});
+    releaseTemp(partial);
     await Deno.remove(work, { recursive: true }).catch(() => {});
+    releaseTemp(work);
   }
   return { warnings, figures: figures.length };
 }

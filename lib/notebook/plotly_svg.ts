@@ -12,6 +12,7 @@
  * ```
  * @module
  */
+import { ownedTempDir, releaseTemp } from "./processes.ts";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { dumpDom, findChromium } from "./chromium.ts";
@@ -69,7 +70,7 @@ export async function plotlyToSvg(
   if (figures.length === 0) return [];
   const width = options.widthPx ?? 680;
   const height = options.heightPx ?? 420;
-  const dir = await Deno.makeTempDir({ prefix: "plotly-svg-" });
+  const dir = await ownedTempDir("plotly-svg-");
   try {
     const page = `${dir}/figures.html`;
     await Deno.writeTextFile(page, drawingPage(figures, width, height));
@@ -79,6 +80,7 @@ export async function plotlyToSvg(
     return readSvgs(dom, figures.length).map((svg, i) => stableIds(svg, figures[i]));
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+    releaseTemp(dir);
   }
 }
 
