@@ -7,7 +7,7 @@
  * ```sh
  * deno task bench                       # everything, default repetitions
  * deno task bench --only roofline       # one part; others keep their previous results
- * deno task bench --quick --out /tmp/b  # a fast smoke run that touches nothing in data/
+ * deno task bench --quick              # a fast smoke run into out/bench-quick, never data/
  * ```
  *
  * @example
@@ -20,7 +20,8 @@
 import { webGpuAdapter } from "../lib/onnx/backend.ts";
 import { measuredRooflineFigure } from "../lib/show/roofline.ts";
 import { fmtRate, hardwareEntries, measureRoofline, ROOFLINE_BUDGETS } from "./roofline.ts";
-import { machineInfo, readJsonObject, writeJsonAtomic } from "./results_io.ts";
+import { commitJsonFiles, machineInfo, readJsonObject } from "./results_io.ts";
+import { guardProcess, sweepStale } from "../lib/notebook/processes.ts";
 import { measureDecode } from "./decode.ts";
 import { measureBeams } from "./beams.ts";
 import { decodeFloor } from "./floor.ts";
@@ -43,7 +44,14 @@ import {
   switchFlag,
   text,
   usage,
+  UsageError,
 } from "../lib/cli/args.ts";
+import { resolve } from "node:path";
+
+/** Where a full run's results go: committed, read by the notebooks. */
+const COMMITTED_OUT = "data/bench";
+/** Where a quick run's results go by default: `out/` is not committed. */
+const QUICK_OUT = "out/bench-quick";
 
 /** The parts of the benchmark, in the order they run. */
 export const BENCH_PARTS = ["roofline", "decode", "beams"] as const;
@@ -104,9 +112,9 @@ export const BENCH_CLI = {
     }),
     out: flag({
       value: text("a folder"),
-      default: "data/bench",
       help: "where results.json and roofline-figure.json go",
       valueName: "DIR",
+      defaultText: `${COMMITTED_OUT}; --quick: ${QUICK_OUT}`,
     }),
     hardware: flag({
       value: text("a file path or none"),
@@ -134,7 +142,7 @@ export function parseBenchFlags(args: readonly string[]): BenchFlags {
     parts: BENCH_PARTS.filter((p) => only.includes(p)),
     reps: v.reps ?? (v.quick ? 2 : 5),
     quick: v.quick,
-    outDir: v.out,
+    outDir: v.out ?? (v.quick ? QUICK_OUT : COMMITTED_OUT),
     hardwarePath: v.hardware !== undefined
       ? (v.hardware === "none" ? null : v.hardware)
       : v.quick
@@ -327,6 +335,17 @@ async function main(args: string[]): Promise<void> {
     console.log(usage(BENCH_CLI));
     return;
   }
+  if (flags.quick) refuseCommittedPaths(flags);
+  const unguard = guardProcess("bench");
+  try {
+    sweepStale(flags.outDir, /^\..+\.(\d+)-[^.]+\.partial$/);
+    await measure(flags);
+  } finally {
+    unguard();
+  }
+}
+
+async function measure(flags: BenchFlags): Promise<void> {
   const machine = await machineInfo();
   console.log(
     `bench on this machine: ${machine.cpu}, ${machine.cores} cores, WebGPU adapter: ` +
@@ -338,16 +357,24 @@ async function main(args: string[]): Promise<void> {
   const parts: Record<string, unknown> = {
     ...(previous?.parts as Record<string, unknown> | undefined),
   };
+  // Written together at the end: an interrupted run changes none of them.
+  const files: { path: string; value: unknown }[] = [];
   if (flags.parts.includes("roofline")) {
     const roofline = await runRoofline(flags);
     parts.roofline = { quick: flags.quick, loadAverage: machine.loadAverage, ...roofline };
-    await writeJsonAtomic(`${flags.outDir}/roofline-figure.json`, measuredRooflineFigure(roofline));
+    files.push({
+      path: `${flags.outDir}/roofline-figure.json`,
+      value: measuredRooflineFigure(roofline),
+    });
     if (flags.hardwarePath) {
-      await writeJsonAtomic(
-        flags.hardwarePath,
-        hardwareEntries(roofline, `${machine.cpu}, ${machine.cores} cores`, machine.webgpuAdapter),
-      );
-      console.log(`  wrote ${flags.hardwarePath}`);
+      files.push({
+        path: flags.hardwarePath,
+        value: hardwareEntries(
+          roofline,
+          `${machine.cpu}, ${machine.cores} cores`,
+          machine.webgpuAdapter,
+        ),
+      });
     }
   }
   const needsModel = flags.parts.includes("decode") || flags.parts.includes("beams");
@@ -371,8 +398,26 @@ async function main(args: string[]): Promise<void> {
     const loadAverage = Deno.loadavg();
     parts.beams = { quick: flags.quick, loadAverage, runs: await runBeams(flags, info) };
   }
-  await writeJsonAtomic(resultsPath, { schema: 1, machine, parts });
-  console.log(`\nwrote ${resultsPath}`);
+  files.push({ path: resultsPath, value: { schema: 1, machine, parts } });
+  await commitJsonFiles(files);
+  console.log(`\nwrote ${files.map((f) => f.path).join(", ")}`);
+}
+
+/** A quick run's numbers are a smoke test's; they never replace committed measurements. */
+function refuseCommittedPaths(flags: BenchFlags): void {
+  const committed = [resolve(COMMITTED_OUT), resolve("data/hardware-measured.json")];
+  const targets = [
+    resolve(flags.outDir, "results.json"),
+    ...(flags.hardwarePath ? [resolve(flags.hardwarePath)] : []),
+  ];
+  for (const target of targets) {
+    if (committed.some((c) => target === c || target.startsWith(`${c}/`))) {
+      throw new UsageError(
+        `--quick writes smoke-test numbers; it never writes ${target} (committed ` +
+          `measurements); pass --out and --hardware outside data/, or drop --quick`,
+      );
+    }
+  }
 }
 
 if (import.meta.main) {

@@ -5,11 +5,12 @@
  *
  * @example
  * ```ts
- * import { writeJsonAtomic } from "./results.ts";
- * await writeJsonAtomic(await Deno.makeTempFile({ suffix: ".json" }), { ok: true });
+ * import { commitJsonFiles } from "./results_io.ts";
+ * await commitJsonFiles([{ path: await Deno.makeTempFile({ suffix: ".json" }), value: { ok: true } }]);
  * ```
  * @module
  */
+import { ownTemp, releaseTemp } from "../lib/notebook/processes.ts";
 import * as ort from "onnxruntime-web/webgpu";
 import { webGpuAdapter } from "../lib/onnx/backend.ts";
 import type { MachineInfo } from "../lib/bench/results.ts";
@@ -45,26 +46,41 @@ export async function machineInfo(): Promise<MachineInfo> {
 }
 
 /**
- * Writes `value` as indented JSON to `path` via a temporary file in the same folder and a
- * rename, creating the folder when missing.
+ * Writes several JSON files as one commit: every file is written to a temporary file beside
+ * its target first, and only when all are complete are they renamed into place, so an
+ * interrupted run leaves the old set whole (the pid-named temporaries are removed on exit or
+ * swept by a later run).
  * @example
  * ```ts
- * await writeJsonAtomic(await Deno.makeTempFile({ suffix: ".json" }), [1, 2]);
+ * const dir = await Deno.makeTempDir();
+ * await commitJsonFiles([{ path: `${dir}/a.json`, value: 1 }, { path: `${dir}/b.json`, value: 2 }]);
  * ```
  */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const slash = path.lastIndexOf("/");
-  const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
-  await Deno.mkdir(dir, { recursive: true });
-  const tmp = await Deno.makeTempFile({ dir, prefix: ".tmp-", suffix: ".json" });
+export async function commitJsonFiles(
+  files: readonly { path: string; value: unknown }[],
+): Promise<void> {
+  const staged: [string, string][] = [];
   try {
-    await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
-    // Temporary files are private (0600); results are ordinary readable data files.
-    await Deno.chmod(tmp, 0o644);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
+    for (const { path, value } of files) {
+      const slash = path.lastIndexOf("/");
+      const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
+      await Deno.mkdir(dir, { recursive: true });
+      const tmp = await Deno.makeTempFile({
+        dir,
+        prefix: `.${path.slice(slash + 1)}.${Deno.pid}-`,
+        suffix: ".partial",
+      });
+      ownTemp(tmp);
+      staged.push([tmp, path]);
+      await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
+      await Deno.chmod(tmp, 0o644);
+    }
+    for (const [tmp, path] of staged) await Deno.rename(tmp, path);
+  } finally {
+    for (const [tmp] of staged) {
+      await Deno.remove(tmp).catch(() => {});
+      releaseTemp(tmp);
+    }
   }
 }
 

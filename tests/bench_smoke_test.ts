@@ -133,3 +133,57 @@ Deno.test(
     }
   },
 );
+
+const git = async (...args: string[]) =>
+  new TextDecoder().decode(
+    (await new Deno.Command("git", { args, stdout: "piped", stderr: "null" }).output()).stdout,
+  );
+
+Deno.test("--quick never writes committed files: default out/, data/ refused", opts, async () => {
+  const committed = ["data/bench/results.json", "data/bench/roofline-figure.json"];
+  const before = await Promise.all(committed.map((p) => Deno.readTextFile(p)));
+  const status = await git("status", "--porcelain", "--", "data");
+  const run = await bench(["--quick", "--only", "roofline"]);
+  assertEquals(run.code, 0, run.stderr + run.stdout);
+  assertMatch(
+    run.stdout,
+    /wrote out\/bench-quick\/roofline-figure\.json, out\/bench-quick\/results\.json/,
+  );
+  assertEquals(await Promise.all(committed.map((p) => Deno.readTextFile(p))), before);
+  assertEquals(await git("status", "--porcelain", "--", "data"), status);
+  for (
+    const args of [
+      ["--quick", "--out", "data/bench"],
+      ["--quick", "--out", "/tmp/x", "--hardware", "data/hardware-measured.json"],
+    ]
+  ) {
+    const refused = await bench(args);
+    assertEquals(refused.code, 2, args.join(" "));
+    assertMatch(refused.stderr, /--quick writes smoke-test numbers; it never writes .*data\//);
+    assertEquals(refused.stderr.trim().split("\n").length, 1);
+  }
+});
+
+Deno.test("an interrupted bench writes none of its files", opts, async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "bench/main.ts", "--quick", "--out", dir, "--hardware", `${dir}/hw.json`],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Interrupt once the roofline part has finished and the decode part runs.
+    let out = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      out += chunk;
+      if (out.includes("== decode:")) break;
+    }
+    child.kill("SIGINT");
+    const status = await child.status;
+    await child.stderr.cancel();
+    assertEquals(status.code, 130);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
