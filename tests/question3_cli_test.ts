@@ -13,7 +13,8 @@ const BAD_FLAGS: [string[], string, RegExp][] = [
   [["--top_k", "-1"], "--top_k", />= 0/],
   [["--top_k", "2.5"], "--top_k", /integer/],
   [["--beam_width", "0"], "--beam_width", />= 1/],
-  [["--output_len", "-1"], "--output_len", />= 0/],
+  [["--output_len", "-1"], "--output_len", />= 1/],
+  [["--output_len", "0"], "--output_len", />= 1/],
   [["--output_len", "ten"], "--output_len", /integer/],
   [["--seed", "-3"], "--seed", />= 0/],
   [["--backend", "cuda"], "--backend", /auto, webgpu, wasm/],
@@ -117,6 +118,7 @@ Deno.test("question3 --json with beams returns beam_width sequences from the fla
 Deno.test("question3 beyond the model's positions exits non-zero before printing anything", async () => {
   const r = await cli(["--output_len", "100000", "--backend", "wasm"]);
   assertEquals(r.code, 1);
-  assertStringIncludes(r.stderr, "output_len (100000) exceeds the model's");
+  assertStringIncludes(r.stderr, "output_len (100000) = ");
+  assertStringIncludes(r.stderr, "exceeds the model's 256 positions");
   assertEquals(r.stdout, "");
 });

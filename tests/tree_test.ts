@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import { beamSample, beamSearch, greedySearch } from "../lib/decoding/generate.ts";
 import type { DecodeState } from "../lib/decoding/language_model.ts";
 import { exhaustiveSearch } from "../lib/decoding/exhaustive.ts";
@@ -341,4 +347,34 @@ Deno.test("a 4096-token model's beam-sampling trace draws: one node per traced c
   const figure = traceTreeFigure(trace, { tokenText: model.tokenText });
   const labels = figure.data.flatMap((d) => (d.text as string[] | undefined) ?? []).join(" ");
   assert(labels.includes("&lt;t"), "token text is escaped for Plotly");
+});
+
+Deno.test("trees: a 2000-deep chain loads, a BOM is tolerated, prototype names are tokens", async () => {
+  // One token, p = 1 at every level: a chain 2000 nodes deep.
+  let tree: Record<string, unknown> = { x: { p: 1 } };
+  for (let i = 1; i < 2000; i++) tree = { x: { p: 1, next: tree } };
+  const deep = parseTree({ vocab: ["x"], tree });
+  assertEquals(deep.depth, 2000);
+  assertEquals(deep.nodes().length, 2001);
+  assertEquals(deep.probabilityOf(new Array(2000).fill(0)), 1);
+  const state = await deep.start(new Array(1999).fill(0), 1);
+  assertEquals(Array.from(state.logProbs[0]), [0]);
+
+  const text = '{"vocab":["x","y"],"tree":{"x":{"p":0.5},"y":{"p":0.5}}}';
+  assertEquals(loadTree("\uFEFF" + text).vocab, ["x", "y"]);
+
+  // "toString" is on every object's prototype; a missing child of that name is still missing.
+  const error = assertThrows(
+    () => loadTree('{"vocab":["toString","b"],"tree":{"b":{"p":1}}}'),
+    TreeError,
+  );
+  assertEquals(error.path, "tree");
+  assertStringIncludes(error.message, 'missing child "toString"');
+  assertEquals(
+    loadTree(
+      '{"vocab":["toString","constructor"],"tree":{"toString":{"p":0.25},"constructor":{"p":0.75}}}',
+    )
+      .probabilityOf([1]),
+    0.75,
+  );
 });

@@ -58,7 +58,7 @@ export const QUESTION3_CLI = {
       valueName: "TEXT",
     }),
     output_len: flag({
-      value: integer({ min: 0 }),
+      value: integer({ min: 1 }),
       default: d.outputLen,
       help: "new tokens",
       valueName: "N",
@@ -194,7 +194,7 @@ async function run(flags: Question3Flags): Promise<number> {
     const name = flags.hfModelName === EMBEDDED_MODEL ? embeddedModelFolder() : flags.hfModelName;
     model = await OnnxCausalLM.load(name, { backend: flags.backend });
     const encoder = new TextEncoder();
-    const streaming = !flags.json && flags.beamWidth === 1 && flags.outputLen > 0;
+    const streaming = !flags.json && flags.beamWidth === 1;
     // The header goes out with the first piece, so an early error prints nothing half-done.
     let streamed = false;
     const stream = (piece: string) => {

@@ -50,6 +50,7 @@ export function parseBackendRequest(value: string): BackendRequest {
 export async function webGpuAdapter(): Promise<
   { vendor: string; architecture: string; description: string; isFallback: boolean } | undefined
 > {
+  prepareGpuEnvironment();
   const gpu = (globalThis.navigator as Navigator & { gpu?: GPU }).gpu;
   if (!gpu) return undefined;
   const adapter = await gpu.requestAdapter().catch(() => null);
@@ -87,6 +88,28 @@ export async function chooseBackend(request: BackendRequest): Promise<Backend> {
 }
 
 /**
+ * Gives Mesa's Vulkan window-system code the per-user runtime folder it expects when the session
+ * has none (a container, a CI job): without `XDG_RUNTIME_DIR` every adapter request prints
+ * "error: XDG_RUNTIME_DIR is invalid or not set". A private folder under the temporary folder
+ * stands in (mode 0700, as the XDG spec asks). Idempotent; does nothing when it is set.
+ * @example
+ * ```ts
+ * prepareGpuEnvironment();
+ * ```
+ */
+export function prepareGpuEnvironment(): void {
+  if (Deno.build.os !== "linux" || Deno.env.get("XDG_RUNTIME_DIR")) return;
+  const dir = `${Deno.env.get("TMPDIR") || "/tmp"}/xdg-runtime-${Deno.uid() ?? "user"}`;
+  try {
+    Deno.mkdirSync(dir, { mode: 0o700, recursive: true });
+    Deno.chmodSync(dir, 0o700);
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+  } catch {
+    // A folder we cannot make: Mesa prints its warning, nothing else changes.
+  }
+}
+
+/**
  * Sets onnxruntime-web's global options for Deno: one WASM thread (the bundled builds' worker
  * pool uses `blob:` URLs Deno cannot load) and quiet logging. Idempotent.
  * @example
@@ -95,6 +118,7 @@ export async function chooseBackend(request: BackendRequest): Promise<Backend> {
  * ```
  */
 export function configureRuntime(): typeof ort {
+  prepareGpuEnvironment();
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = "error";
   return ort;

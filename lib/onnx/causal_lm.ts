@@ -31,6 +31,7 @@ import {
   sessionOptions,
 } from "./backend.ts";
 import { type ModelGeometry, modelGeometry } from "./config.ts";
+import { embeddingTables, type InitializerShape, initializerShapes } from "./graph_info.ts";
 import { type HubOptions, resolveModelFolder } from "./hub.ts";
 import { type CacheNames, type CacheShape, KvCache } from "./kv_cache.ts";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
@@ -85,6 +86,8 @@ export class OnnxCausalLM implements LanguageModel {
     private readonly cacheShape: CacheShape,
     /** Number of logits per row the graph returns. */
     readonly vocabSize: number,
+    /** Longest sequence (prompt and generated tokens) the graph can take, when it is bounded. */
+    readonly maxPositions: number | undefined,
   ) {}
 
   /**
@@ -120,8 +123,16 @@ export class OnnxCausalLM implements LanguageModel {
     );
     const tokenizer = await loadTokenizer(folder);
     const backend = await chooseBackend(options.backend ?? "auto");
-    const session = await createSession(folder, backend, geometry);
-    const { cacheNames, cacheShape } = cacheLayout(session, geometry, folder);
+    const { session, initializers } = await createSession(folder, backend, geometry);
+    let layout, maxPositions;
+    try {
+      maxPositions = checkGraph(folder, geometry, session, initializers);
+      layout = cacheLayout(session, geometry, folder);
+    } catch (e) {
+      await exclusive(() => session.release());
+      throw e;
+    }
+    const { cacheNames, cacheShape } = layout;
     const logits = session.outputMetadata.find((m) => m.name === "logits");
     const logitsDim = logits?.isTensor ? logits.shape[2] : undefined;
     const vocabSize = typeof logitsDim === "number" ? logitsDim : geometry.vocabSize;
@@ -134,6 +145,7 @@ export class OnnxCausalLM implements LanguageModel {
       cacheNames,
       cacheShape,
       vocabSize,
+      maxPositions,
     );
   }
 
@@ -193,6 +205,14 @@ export class OnnxCausalLM implements LanguageModel {
     const rows = tokens.length;
     const n = tokens[0].length;
     const past = cache.pastLength;
+    // Past the position table a GPU's Gather reads zeros and generation goes on, wrong.
+    if (this.maxPositions !== undefined && past + n > this.maxPositions) {
+      cache.dispose();
+      throw new RangeError(
+        `position ${past + n - 1} is beyond the ${this.maxPositions} positions of ` +
+          `${this.folder}/onnx/model.onnx (tokens so far: ${past}, this run: ${n})`,
+      );
+    }
     const int64 = (values: number[], dims: number[]) =>
       new ort.Tensor("int64", BigInt64Array.from(values, BigInt), dims);
     const feeds: Record<string, ort.Tensor> = {
@@ -328,7 +348,7 @@ async function createSession(
   folder: string,
   backend: Backend,
   geometry: ModelGeometry,
-): Promise<ort.InferenceSession> {
+): Promise<{ session: ort.InferenceSession; initializers: InitializerShape[] }> {
   const path = `${folder}/onnx/model.onnx`;
   let bytes: Uint8Array;
   try {
@@ -350,13 +370,20 @@ async function createSession(
     `present.${i}.value`,
   ]).flat();
   configureRuntime();
+  let initializers: InitializerShape[];
   try {
-    return await exclusive(() =>
+    initializers = initializerShapes(bytes);
+  } catch (e) {
+    throw new Error(`${path} is not a well-formed ONNX model: ${(e as Error).message}`);
+  }
+  try {
+    const session = await exclusive(() =>
       ort.InferenceSession.create(bytes, {
         ...sessionOptions(backend, gpuOutputs),
         ...(externalData.length > 0 ? { externalData } : {}),
       })
     );
+    return { session, initializers };
   } catch (e) {
     throw new Error(
       `${path} could not be loaded as an ONNX model on ${backend}: ` +
@@ -404,4 +431,93 @@ function cacheLayout(
     cacheNames,
     cacheShape: { kvHeads: geometry.kvHeads, headDim: geometry.headDim, dataType: type },
   };
+}
+
+/**
+ * Checks config.json against the graph before the first run: layers (the cache inputs), KV
+ * heads and head size (the cache's shape), vocabulary and width (the token table) and positions
+ * (a learned position table). Returns the longest sequence the graph takes, when bounded.
+ * @throws {Error} naming config.json, the graph, and both values.
+ */
+function checkGraph(
+  folder: string,
+  geometry: ModelGeometry,
+  session: ort.InferenceSession,
+  initializers: readonly InitializerShape[],
+): number | undefined {
+  const graph = `${folder}/onnx/model.onnx`, config = `${folder}/config.json`;
+  const mismatch = (what: string, configured: number, key: string, actual: number, where: string) =>
+    new Error(
+      `${config} says ${key} = ${configured} but ${graph} has ${actual} ${what} (${where}); ` +
+        `the config does not describe this graph`,
+    );
+  const layers = session.inputNames.filter((n) => /^past_key_values\.\d+\.key$/.test(n)).length;
+  // No cache inputs at all is a different fault, which cacheLayout names.
+  if (layers > 0 && layers !== geometry.layers) {
+    throw mismatch(
+      "layers",
+      geometry.layers,
+      "n_layer / num_hidden_layers",
+      layers,
+      `past_key_values.0–${layers - 1}`,
+    );
+  }
+  const meta = session.inputMetadata.find((m) => m.name === "past_key_values.0.key");
+  const dims = meta?.isTensor ? meta.shape : [];
+  if (typeof dims[1] === "number" && dims[1] !== geometry.kvHeads) {
+    throw mismatch(
+      "key/value heads",
+      geometry.kvHeads,
+      "num_key_value_heads (or n_head)",
+      dims[1],
+      "past_key_values.0.key dimension 1",
+    );
+  }
+  if (typeof dims[3] === "number" && dims[3] !== geometry.headDim) {
+    throw mismatch(
+      "as the head size",
+      geometry.headDim,
+      "n_embd / n_head (head_dim)",
+      dims[3],
+      "past_key_values.0.key dimension 3",
+    );
+  }
+  const tables = embeddingTables(initializers);
+  if (tables.tokens) {
+    if (tables.tokens.rows < geometry.vocabSize) {
+      throw mismatch(
+        "tokens",
+        geometry.vocabSize,
+        "vocab_size",
+        tables.tokens.rows,
+        tables.tokens.name,
+      );
+    }
+    const width = geometry.embedDim ?? geometry.hiddenSize;
+    if (tables.tokens.cols !== width) {
+      throw mismatch(
+        "as the width",
+        width,
+        "n_embd / hidden_size",
+        tables.tokens.cols,
+        tables.tokens.name,
+      );
+    }
+  }
+  // OPT's table has two rows more than its positions (an offset kept from fairseq).
+  const offset = geometry.modelType === "opt" ? 2 : 0;
+  const graphPositions = tables.positions ? tables.positions.rows - offset : undefined;
+  if (
+    graphPositions !== undefined && geometry.maxPositions !== undefined &&
+    graphPositions !== geometry.maxPositions
+  ) {
+    throw mismatch(
+      "positions",
+      geometry.maxPositions,
+      "n_positions / max_position_embeddings",
+      graphPositions,
+      tables.positions!.name,
+    );
+  }
+  return graphPositions ?? geometry.maxPositions;
 }

@@ -32,6 +32,8 @@ export interface ModelGeometry {
   vocabSize: number;
   /** Longest sequence the position embeddings allow, when the config says. */
   maxPositions?: number;
+  /** Width of the token embeddings when it differs from the hidden size (OPT-350m: 512). */
+  embedDim?: number;
   /** End-of-sequence ids (generation_config.json first, then config.json). */
   eosTokenIds: number[];
   /** Beginning-of-sequence id, when configured. */
@@ -68,6 +70,7 @@ export function modelGeometry(config: Json, generationConfig: Json = {}): ModelG
     .map(Number);
   const bos = generationConfig.bos_token_id ?? config.bos_token_id;
   const maxPositions = optionalField(config, ["n_positions", "max_position_embeddings"]);
+  const embedDim = optionalField(config, ["word_embed_proj_dim"]);
   return {
     modelType,
     layers,
@@ -77,6 +80,7 @@ export function modelGeometry(config: Json, generationConfig: Json = {}): ModelG
     hiddenSize,
     vocabSize,
     ...(maxPositions !== undefined ? { maxPositions } : {}),
+    ...(embedDim !== undefined && embedDim !== hiddenSize ? { embedDim } : {}),
     eosTokenIds,
     ...(typeof bos === "number" ? { bosTokenId: bos } : {}),
   };

@@ -125,7 +125,7 @@ export interface TextGenerationResult {
   /** Backend that ran the model. */
   backend: Backend;
   /** The decoding strategy that ran. */
-  mode: DecodingMode | "none";
+  mode: DecodingMode;
   /** Settings used, defaults filled in (`minP` stays absent when off). */
   settings: Settings;
   /** The prompt text. */
@@ -176,19 +176,23 @@ export async function generateText(
     typicalP: options.typicalP ?? d.typicalP,
     ...(options.minP === undefined ? {} : { minP: options.minP }),
   };
-  if (!Number.isInteger(settings.outputLen) || settings.outputLen < 0) {
-    throw new RangeError(`output_len must be an integer >= 0; got ${settings.outputLen}`);
+  if (!Number.isInteger(settings.outputLen) || settings.outputLen <= 0) {
+    // Hugging Face's generate refuses max_new_tokens <= 0 the same way.
+    throw new RangeError(
+      `output_len (max_new_tokens) must be greater than 0, but is ${settings.outputLen}`,
+    );
   }
   // The processors validate their settings as they are built (top_p in (0, 1] among them),
   // before the model runs.
   logitsProcessors({ ...settings, doSample: true, eosTokenIds: model.eosTokenIds });
   const promptIds = model.tokenizer.encode(prompt);
   if (promptIds.length === 0) throw new RangeError("the prompt encodes to no tokens");
-  const limit = model.geometry.maxPositions;
+  const limit = model.maxPositions;
   if (limit !== undefined && promptIds.length + settings.outputLen > limit) {
     throw new RangeError(
-      `prompt (${promptIds.length} tokens) + output_len (${settings.outputLen}) exceeds the ` +
-        `model's ${limit} positions`,
+      `prompt (${promptIds.length} tokens) + output_len (${settings.outputLen}) = ` +
+        `${promptIds.length + settings.outputLen} exceeds the model's ${limit} positions; ` +
+        `pass --output_len ${Math.max(0, limit - promptIds.length)} or less, or a shorter prompt`,
     );
   }
   const base = {
@@ -198,9 +202,6 @@ export async function generateText(
     prompt,
     promptIds,
   };
-  if (settings.outputLen === 0) {
-    return { ...base, mode: "none", outputs: [], prefillMs: 0, decodeMs: [], runs: [] };
-  }
   const stream = options.onText ? textStream(model.tokenizer) : undefined;
   const single = settings.beamWidth === 1;
   const out: GenerateOutput = await generate(model, promptIds, {

@@ -74,7 +74,7 @@ export async function measurePhases(
   const repeats = options.repeats ?? 3;
   const source = model.tokenizer.encode(text);
   if (source.length === 0) throw new RangeError("measurePhases needs a non-empty text");
-  const limit = model.geometry.maxPositions ?? Infinity;
+  const limit = model.maxPositions ?? Infinity;
   const rows: PhaseTiming[] = [];
   for (const length of promptLengths) {
     if (!Number.isInteger(length) || length < 1 || length + decodeTokens > limit) {

@@ -47,10 +47,16 @@ export async function loadTokenizer(folder: string): Promise<TextTokenizer> {
       throw new Error(`${path} is not valid JSON: ${(e as Error).message}`);
     }
   };
-  const tokenizer = new Tokenizer(
-    await read("tokenizer.json"),
-    await read("tokenizer_config.json"),
-  );
+  const [json, config] = [await read("tokenizer.json"), await read("tokenizer_config.json")];
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = new Tokenizer(json, config);
+  } catch (e) {
+    throw new Error(
+      `${folder}/tokenizer.json (with tokenizer_config.json) is not a usable tokenizer: ` +
+        (e as Error).message,
+    );
+  }
   return {
     encode: (text) => tokenizer.encode(text).ids,
     decode: (ids) => tokenizer.decode([...ids], { skip_special_tokens: true }),

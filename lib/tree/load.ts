@@ -198,11 +198,22 @@ export class TreeModel implements LanguageModel {
    */
   nodes(): TreeNode[] {
     const out: TreeNode[] = [];
-    const walk = (node: Node, tokens: number[], probability: number) => {
-      out.push({ tokens, p: node.p, probability, leaf: node.children === null });
-      node.children?.forEach((c, t) => walk(c, [...tokens, t], probability * c.p));
-    };
-    walk(this.#top, [], 1);
+    const stack: { node: Node; tokens: number[]; probability: number }[] = [
+      { node: this.#top, tokens: [], probability: 1 },
+    ];
+    for (let s = stack.pop(); s !== undefined; s = stack.pop()) {
+      out.push({
+        tokens: s.tokens,
+        p: s.node.p,
+        probability: s.probability,
+        leaf: !s.node.children,
+      });
+      const children = s.node.children ?? [];
+      for (let t = children.length - 1; t >= 0; t--) {
+        const c = children[t];
+        stack.push({ node: c, tokens: [...s.tokens, t], probability: s.probability * c.p });
+      }
+    }
     return out;
   }
 
@@ -276,7 +287,8 @@ export async function loadTreeFile(path: string = HOMEWORK_TREE): Promise<TreeMo
 export function loadTree(text: string): TreeModel {
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    // A byte-order mark (as some editors save) is not part of the JSON.
+    json = JSON.parse(text.replace(/^\uFEFF/, ""));
   } catch (e) {
     throw new TreeError("file", `invalid JSON: ${(e as Error).message}`);
   }
@@ -311,8 +323,10 @@ export function parseTree(json: unknown): TreeModel {
   if (about !== undefined && typeof about !== "string") {
     throw new TreeError("about", `expected a string, got ${JSON.stringify(about)}`);
   }
-  let leafDepth: { depth: number; path: string } | undefined;
-  const children = (path: string, next: unknown, depth: number): Node[] => {
+  // Depth-first over an explicit stack, children in vocabulary order: a chain thousands of
+  // levels deep loads like a shallow tree, and the first bad node found is the one a
+  // recursive walk would find.
+  const expand = (path: string, next: unknown, depth: number): Node[] => {
     if (!isObject(next) || Object.keys(next).length === 0) {
       throw new TreeError(
         path,
@@ -327,7 +341,8 @@ export function parseTree(json: unknown): TreeModel {
         );
       }
     }
-    const missing = vocab.filter((t) => !(t in next));
+    // Own properties only: a token named "toString" is not found on Object.prototype.
+    const missing = vocab.filter((t) => !Object.hasOwn(next, t));
     if (missing.length > 0) {
       throw new TreeError(
         path,
@@ -336,7 +351,7 @@ export function parseTree(json: unknown): TreeModel {
         })`,
       );
     }
-    const nodes = vocab.map((t) => node(`${path}.${t}`, next[t], depth + 1));
+    const nodes = vocab.map((t) => node(`${path}.${t}`, next[t]));
     const sum = nodes.reduce((s, n) => s + n.p, 0);
     if (Math.abs(sum - 1) > SUM_TOLERANCE) {
       throw new TreeError(
@@ -344,16 +359,17 @@ export function parseTree(json: unknown): TreeModel {
         `children sum to ${+sum.toPrecision(12)}, expected 1 ± ${SUM_TOLERANCE.toExponential()}`,
       );
     }
-    nodes.forEach((n, i) =>
-      n.children = grow(
-        `${path}.${vocab[i]}`,
-        (next[vocab[i]] as Record<string, unknown>).next,
-        depth + 1,
-      )
-    );
+    for (let i = vocab.length - 1; i >= 0; i--) {
+      pending.push({
+        node: nodes[i],
+        path: `${path}.${vocab[i]}`,
+        raw: next[vocab[i]] as Record<string, unknown>,
+        depth: depth + 1,
+      });
+    }
     return nodes;
   };
-  const node = (path: string, raw: unknown, _depth: number): Node => {
+  const node = (path: string, raw: unknown): Node => {
     if (!isObject(raw)) {
       throw new TreeError(path, `expected an object { p, next? }, got ${JSON.stringify(raw)}`);
     }
@@ -364,20 +380,23 @@ export function parseTree(json: unknown): TreeModel {
     }
     return { p, children: null };
   };
-  const grow = (path: string, next: unknown, depth: number): Node[] | null => {
-    if (next === undefined) {
-      if (leafDepth === undefined) leafDepth = { depth, path };
-      else if (leafDepth.depth !== depth) {
-        throw new TreeError(
-          path,
-          `leaf at depth ${depth}, but ${leafDepth.path} is a leaf at depth ${leafDepth.depth}; all leaves must be at the same depth`,
-        );
-      }
-      return null;
+  const pending: { node: Node; path: string; raw: Record<string, unknown>; depth: number }[] = [];
+  let leafDepth: { depth: number; path: string } | undefined;
+  const top: Node = { p: 1, children: expand("tree", json.tree, 0) };
+  for (let task = pending.pop(); task !== undefined; task = pending.pop()) {
+    const next = Object.hasOwn(task.raw, "next") ? task.raw.next : undefined;
+    if (next !== undefined) {
+      task.node.children = expand(task.path, next, task.depth);
+      continue;
     }
-    return children(path, next, depth);
-  };
-  const top: Node = { p: 1, children: children("tree", json.tree, 0) };
+    if (leafDepth === undefined) leafDepth = { depth: task.depth, path: task.path };
+    else if (leafDepth.depth !== task.depth) {
+      throw new TreeError(
+        task.path,
+        `leaf at depth ${task.depth}, but ${leafDepth.path} is a leaf at depth ${leafDepth.depth}; all leaves must be at the same depth`,
+      );
+    }
+  }
   return new TreeModel([...vocab], root, leafDepth!.depth, top, about);
 }
 
