@@ -31,16 +31,18 @@ function transcripts(markdown: string): Transcript[] {
   const blocks = [...markdown.matchAll(/```text\n\$ (deno task question3[^\n]*)\n([\s\S]*?)```/g)];
   return blocks.map(([, command, body]) => {
     const lines = body.split("\n");
-    const backend = body.match(/backend: (\w+)/)![1];
+    const backend = markdown.match(/Ran on the \*\*(\w+)\*\* backend/)![1];
     const promptIds = JSON.parse(body.match(/prompt token ids: (\[[^\]]*\])/)![1]);
     const outputs = [...body.matchAll(/(Output-\d+) token ids \(\d+\): (\[[^\]]*\])\n/g)].map(
       ([, label, ids]) => {
         const start = lines.findIndex((l) => l.startsWith(`${label}: `));
         // the text may span lines; a blank line separates it from the next label or the timing
-        const next = lines.findIndex((l, i) =>
-          i > start && /^(Output-\d+ token ids \(|time: prefill )/.test(l)
+        const next = lines.findIndex((l, i) => i > start && /^Output-\d+ token ids \(/.test(l));
+        // The last output runs to the end of the block.
+        const end = next < 0 ? lines.length : next - 1;
+        const text = lines.slice(start, end).join("\n").replace(/\n+$/, "").slice(
+          `${label}: `.length,
         );
-        const text = lines.slice(start, next - 1).join("\n").slice(`${label}: `.length);
         return { label, ids: JSON.parse(ids), text };
       },
     );

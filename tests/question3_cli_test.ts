@@ -65,19 +65,24 @@ Deno.test("question3 --help prints every flag and exits 0", async () => {
 });
 
 Deno.test("question3 prints the handout's shape and streams the text (width 1)", async () => {
-  const r = await cli(["--output_len", "6", "--backend", "wasm", "--seed", "4"]);
+  const r = await cli(["--output_len", "6", "--backend", "wasm", "--seed", "4", "--verbose"]);
   assertEquals(r.code, 0, r.stderr);
   const tokenizer = await loadTokenizer(MODEL);
   const promptIds = tokenizer.encode("What is Apple?");
   assertStringIncludes(r.stdout, `prompt token ids: [${promptIds.join(", ")}]`);
   assertStringIncludes(r.stdout, `prompt length: ${promptIds.length}`);
-  assertStringIncludes(r.stdout, "backend: wasm");
+  assertStringIncludes(r.stderr, "backend: wasm");
   const ids = r.stdout.match(/Output-1 token ids \(6\): \[([\d, ]+)\]/);
   assert(ids, r.stdout);
   const text = tokenizer.decode(ids[1].split(", ").map(Number));
   assertStringIncludes(r.stdout, `Output-1: What is Apple?${text}`);
-  assertStringIncludes(r.stdout, `streaming: What is Apple?${text}`);
+  assertStringIncludes(r.stderr, `streaming: What is Apple?${text}`);
   assert(!r.stdout.includes("Output-2"));
+  // Without --verbose and not on a terminal: stdout is the handout's lines alone, stderr silent.
+  const quiet = await cli(["--output_len", "6", "--backend", "wasm", "--seed", "4"]);
+  assertEquals(quiet.stdout, r.stdout);
+  assertEquals(quiet.stderr, "");
+  assertEquals(quiet.stdout.split("\n")[0], `Prompt: What is Apple?`);
 });
 
 Deno.test("question3 --json with beams returns beam_width sequences from the flags", async () => {

@@ -38,11 +38,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# The Deno kernelspec must point at a Deno binary that still exists (npx caches move).
+# The Deno kernelspec must point at a Deno binary that still exists (npx caches move). Its
+# kernel.json is read directly: Debian's Jupyter has no `jupyter kernelspec` subcommand.
 deno_bin=$(deno eval --quiet 'console.log(Deno.execPath())' 2>/dev/null)
-spec=$(jupyter kernelspec list --json 2>/dev/null | deno eval --quiet '
-  const specs = JSON.parse(await new Response(Deno.stdin.readable).text()).kernelspecs;
-  console.log(specs.deno?.spec?.argv?.[0] ?? "");' 2>/dev/null || true)
+spec=""
+for dir in "${JUPYTER_DATA_DIR:-}" "${XDG_DATA_HOME:-$HOME/.local/share}/jupyter" \
+  /usr/local/share/jupyter /usr/share/jupyter; do
+  [ -n "$dir" ] && [ -f "$dir/kernels/deno/kernel.json" ] || continue
+  spec=$(deno eval --quiet '
+    const spec = JSON.parse(Deno.readTextFileSync(Deno.args[0]));
+    console.log(spec.argv?.[0] ?? "");' "$dir/kernels/deno/kernel.json" 2>/dev/null || true)
+  break
+done
 if [ -z "$spec" ] || [ ! -x "$spec" ]; then
   echo "setup: installing the Deno Jupyter kernelspec ($deno_bin)" >&2
   "$deno_bin" jupyter --install --force >&2

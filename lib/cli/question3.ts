@@ -17,7 +17,7 @@ import { OnnxCausalLM } from "../onnx/causal_lm.ts";
 import { BACKEND_REQUESTS, type BackendRequest } from "../onnx/backend.ts";
 import { EMBEDDED_MODEL, embeddedModelFolder } from "../onnx/embedded.ts";
 import { generateText, QUESTION3_DEFAULTS } from "../onnx/text_generation.ts";
-import { formatHandout } from "../questions/question3.ts";
+import { formatHandout, formatRunInfo } from "../questions/question3.ts";
 import {
   decimal,
   flag,
@@ -131,6 +131,9 @@ export const QUESTION3_CLI = {
     }),
     no_sample: switchFlag("greedy search (width 1) or beam search (width > 1), no sampling"),
     json: switchFlag("print one JSON object instead of text"),
+    verbose: switchFlag(
+      "on stderr: the backend, and the text as it is generated (default on a terminal)",
+    ),
     help: switchFlag("show this text", "h"),
   },
 } as const;
@@ -167,6 +170,7 @@ export function parseQuestion3Flags(args: readonly string[]) {
     backend: v.backend,
     doSample: !v.no_sample,
     json: v.json,
+    verbose: v.verbose,
     help: v.help,
   };
 }
@@ -194,19 +198,24 @@ async function run(flags: Question3Flags): Promise<number> {
     const name = flags.hfModelName === EMBEDDED_MODEL ? embeddedModelFolder() : flags.hfModelName;
     model = await OnnxCausalLM.load(name, { backend: flags.backend });
     const encoder = new TextEncoder();
-    const streaming = !flags.json && flags.beamWidth === 1;
+    // stdout carries exactly the handout's lines; the backend and the live text go to stderr,
+    // where a person watching sees them and a redirected run does not repeat the text.
+    const chatty = flags.verbose || (Deno.stderr.isTerminal() && !flags.json);
+    const streaming = chatty && flags.beamWidth === 1;
+    if (chatty) console.error(`backend: ${model.backend}`);
     // The header goes out with the first piece, so an early error prints nothing half-done.
     let streamed = false;
     const stream = (piece: string) => {
-      const head = streamed ? "" : `backend: ${model!.backend}\nstreaming: ${flags.promptSeq}`;
+      const head = streamed ? "" : `streaming: ${flags.promptSeq}`;
       streamed = true;
-      Deno.stdout.writeSync(encoder.encode(head + piece));
+      Deno.stderr.writeSync(encoder.encode(head + piece));
     };
     const {
       hfModelName: _model,
       promptSeq,
       backend: _backend,
       json: _json,
+      verbose: _verbose,
       help: _help,
       ...settings
     } = flags;
@@ -214,12 +223,13 @@ async function run(flags: Question3Flags): Promise<number> {
       ...settings,
       ...(streaming ? { onText: stream } : {}),
     });
-    if (streamed) console.log("\n");
+    if (streamed) console.error("\n");
     if (flags.json) {
       const { runs: _runs, ...rest } = result;
       console.log(JSON.stringify(rest, null, 2));
     } else {
       console.log(formatHandout(result));
+      if (chatty) console.error(formatRunInfo(result));
     }
     return 0;
   } catch (e) {

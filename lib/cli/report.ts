@@ -7,7 +7,13 @@
  * deno task report question2            # only some
  * deno task report --no-execute         # export the notebooks as saved
  * deno task report --out DIR --notebooks DIR --cell-timeout 900
+ * deno task report --refresh-timings    # also replace the saved timings (cells tagged `timing`)
  * ```
+ *
+ * Each notebook gives two PDFs: `out/<name>.pdf`, the submission (the cells tagged `answer`,
+ * boxed, then those tagged `submission`; no code), and `out/appendix/<name>.pdf` with every cell
+ * and its code. Cells tagged `timing` run but keep their saved outputs unless
+ * `--refresh-timings` is given, so the main job leaves the repository as it found it.
  *
  * A failing cell names the notebook, the cell and the error, leaves no PDF for that notebook
  * (an older PDF stays untouched) and makes the command exit non-zero. An interrupt (Ctrl-C,
@@ -30,6 +36,9 @@ import { findChromium } from "../notebook/chromium.ts";
 import { defaultPython } from "../notebook/kernel.ts";
 import { guardProcess, sweepReportLeftovers } from "../notebook/processes.ts";
 import { decimal, flag, parseFlags, runCli, switchFlag, text, usage, UsageError } from "./args.ts";
+
+/** Cells carrying this tag hold measured timings (see `--refresh-timings`). */
+export const TIMING_TAG = "timing";
 
 /** The notebooks the report covers, in order. */
 export const QUESTION_NOTEBOOKS: readonly string[] = ["question1", "question2", "question3"];
@@ -58,6 +67,9 @@ export const REPORT_CLI = {
       help: "where the notebooks are",
       valueName: "DIR",
     }),
+    "refresh-timings": switchFlag(
+      "replace the saved outputs of timing cells (tagged timing) with this run's",
+    ),
     "cell-timeout": flag({
       value: decimal({ min: 0, minExclusive: true, max: MAX_CELL_TIMEOUT_S }),
       default: 600,
@@ -82,6 +94,8 @@ export interface ReportArgs {
   notebooksDir: string;
   /** Per-cell timeout. */
   cellTimeoutS: number;
+  /** Replace saved timings. */
+  refreshTimings: boolean;
   /** Only print the help. */
   help: boolean;
 }
@@ -105,6 +119,7 @@ export function parseReportArgs(args: string[]): ReportArgs {
     outDir: values.out,
     notebooksDir: values.notebooks,
     cellTimeoutS: values["cell-timeout"],
+    refreshTimings: values["refresh-timings"],
     help: values.help,
   };
 }
@@ -244,6 +259,7 @@ async function exportAll(args: ReportArgs): Promise<number> {
         progress.step(`${name}: starting the Deno kernel`);
         nb = await executeNotebook(path, {
           cellTimeoutMs: args.cellTimeoutS * 1000,
+          ...(args.refreshTimings ? {} : { keepOutputsTagged: TIMING_TAG }),
           onCell: (p) => progress.step(`${name}: cell ${p.index + 1}/${p.total}: ${p.firstLine}`),
           beforeWrite: async (executed) => {
             progress.step(`${name}: drawing static figures for the saved notebook`);
@@ -253,19 +269,36 @@ async function exportAll(args: ReportArgs): Promise<number> {
       } else {
         nb = await readNotebook(path);
       }
-      const { warnings, figures } = await exportPdf(nb, pdfPath, {
-        chrome,
-        onStep: (step) =>
-          progress.step(
-            `${name}: ${
-              { figures: "drawing figures", html: "typesetting", print: "printing to PDF" }[step]
-            }`,
-          ),
-      });
+      const appendixPath = `${args.outDir}/appendix/${name}.pdf`;
+      await Deno.mkdir(`${args.outDir}/appendix`, { recursive: true });
+      const exported = [];
+      for (
+        const [rendering, target] of [["submission", pdfPath], ["full", appendixPath]] as const
+      ) {
+        exported.push(
+          await exportPdf(nb, target, {
+            chrome,
+            rendering,
+            onStep: (step) =>
+              progress.step(
+                `${name}: ${
+                  { figures: "drawing figures", html: "typesetting", print: "printing to PDF" }[
+                    step
+                  ]
+                } (${rendering === "full" ? "appendix" : "submission"})`,
+              ),
+          }),
+        );
+      }
+      const warnings = [...new Set(exported.flatMap((e) => e.warnings))];
+      const figures = exported[1].figures;
       progress.done();
       for (const w of warnings) progress.line(`  warning: ${w}`);
       const seconds = progress.elapsedS().toFixed(1);
-      progress.line(`  done: ${pdfPath} (${figures} figure(s), ${seconds} s)`);
+      progress.line(
+        `  done: ${pdfPath} (${await pageCount(pdfPath)} pages), ${appendixPath} ` +
+          `(${figures} figure(s)), ${seconds} s`,
+      );
       summary.push(`  ok      ${name.padEnd(12)} ${pdfPath}  ${seconds} s`);
     } catch (e) {
       progress.done();
@@ -286,6 +319,16 @@ async function exportAll(args: ReportArgs): Promise<number> {
   }
   console.error(`\nreport:\n${summary.join("\n")}`);
   return failed > 0 ? 1 : 0;
+}
+
+/** Pages of a PDF (its `/Type /Page` objects), or "?" when it cannot be read. */
+async function pageCount(path: string): Promise<string> {
+  try {
+    const text = new TextDecoder("latin1").decode(await Deno.readFile(path));
+    return String(text.match(/\/Type\s*\/Page(?!s)/g)?.length ?? "?");
+  } catch {
+    return "?";
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -116,6 +116,12 @@ export interface ExecuteOptions {
   onCell?: (progress: CellProgress) => void;
   /** Called on the executed notebook before it is written (e.g. to add static figures). */
   beforeWrite?: (nb: Notebook) => Promise<void>;
+  /**
+   * Cells carrying this tag run, but keep the outputs they were saved with (when they have
+   * some): measured timings, which differ on every run, then change the notebook only when
+   * asked. Unset: every cell takes its new outputs.
+   */
+  keepOutputsTagged?: string;
 }
 
 /** Progress of {@linkcode executeNotebook}. */
@@ -204,7 +210,12 @@ export async function executeNotebook(
   try {
     const read = await fingerprint(path);
     const nb = await readNotebook(path);
+    const kept = keptOutputs(nb, options.keepOutputsTagged);
     await run(path, nb, cellTimeoutMs, options);
+    for (const [index, outputs] of kept) {
+      const cell = nb.cells[index];
+      if (cell.cell_type === "code") cell.outputs = outputs;
+    }
     nb.metadata.kernelspec ??= { name: "deno", display_name: "Deno", language: "typescript" };
     if (nb.nbformat_minor >= 5) addMissingCellIds(nb);
     await options.beforeWrite?.(nb);
@@ -217,6 +228,19 @@ export async function executeNotebook(
   } finally {
     await unlock();
   }
+}
+
+/** The saved outputs of the code cells tagged `tag` that have some, by cell index. */
+function keptOutputs(nb: Notebook, tag: string | undefined): Map<number, CodeCell["outputs"]> {
+  const kept = new Map<number, CodeCell["outputs"]>();
+  if (tag === undefined) return kept;
+  nb.cells.forEach((cell, i) => {
+    const tags = cell.metadata?.tags;
+    if (cell.cell_type === "code" && Array.isArray(tags) && tags.includes(tag)) {
+      if (cell.outputs.length > 0) kept.set(i, structuredClone(cell.outputs));
+    }
+  });
+  return kept;
 }
 
 /** The notebook on disk changed while it ran; saving would lose those edits. */

@@ -33,10 +33,32 @@ export const MIME_PRIORITY: readonly string[] = [
   "text/plain",
 ];
 
+/**
+ * Which cells a rendering prints. `full`: every cell, code included (cells tagged
+ * `remove-input`, `remove-output` or `remove-cell` drop those parts). `submission`: only cells
+ * tagged `answer` or `submission`, outputs without their code; each run of `answer` cells is
+ * boxed, so the answer reads first.
+ */
+export type Rendering = "full" | "submission";
+
+/**
+ * The cell tags a submission rendering prints.
+ * @example
+ * ```ts
+ * SUBMISSION_TAGS; // ["answer", "submission"]
+ * ```
+ */
+export const SUBMISSION_TAGS: readonly string[] = ["answer", "submission"];
+
 /** Options of {@linkcode notebookToHtml}. */
 export interface HtmlOptions {
   /** Page title (default: the first Markdown heading, else "Notebook"). */
   title?: string;
+  /**
+   * Which cells are printed.
+   * @default {"full"}
+   */
+  rendering?: Rendering;
   /**
    * SVG drawings of the Plotly outputs that have no saved `image/svg+xml`, in document order
    * (see {@linkcode plotlyBundles}); a Plotly output with neither shows a note.
@@ -61,9 +83,10 @@ export interface HtmlResult {
  * plotlyBundles(await readNotebook("notebooks/question1.ipynb")).length;
  * ```
  */
-export function plotlyBundles(nb: Notebook): OutputData[] {
+export function plotlyBundles(nb: Notebook, rendering: Rendering = "full"): OutputData[] {
   return nb.cells.flatMap((c) =>
-    c.cell_type === "code" && !hasTag(c, "remove-output") && !hasTag(c, "remove-cell")
+    c.cell_type === "code" && printed(c, rendering) && !hasTag(c, "remove-output") &&
+      !hasTag(c, "remove-cell")
       ? c.outputs.flatMap((o) =>
         (o.output_type === "display_data" || o.output_type === "execute_result") &&
           o.data[PLOTLY_MIME] !== undefined
@@ -87,7 +110,22 @@ export function plotlyBundles(nb: Notebook): OutputData[] {
 export function notebookToHtml(nb: Notebook, options: HtmlOptions = {}): HtmlResult {
   const warnings: string[] = [];
   const svgs = [...(options.plotlySvgs ?? [])];
-  const body = nb.cells.map((cell, i) => renderCell(cell, i, svgs, warnings)).join("\n");
+  const rendering = options.rendering ?? "full";
+  const parts: string[] = [];
+  let box: string[] | undefined;
+  nb.cells.forEach((cell, i) => {
+    if (!printed(cell, rendering)) return;
+    const html = renderCell(cell, i, svgs, warnings, rendering === "submission");
+    if (rendering === "submission" && hasTag(cell, "answer")) {
+      (box ??= []).push(html);
+      return;
+    }
+    if (box) parts.push(`<section class="answer">${box.join("\n")}</section>`);
+    box = undefined;
+    parts.push(html);
+  });
+  if (box) parts.push(`<section class="answer">${box.join("\n")}</section>`);
+  const body = parts.join("\n");
   const title = options.title ?? firstHeading(nb) ?? "Notebook";
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -104,12 +142,22 @@ ${body}
   return { html, warnings };
 }
 
+function printed(cell: Cell, rendering: Rendering): boolean {
+  return rendering === "full" || SUBMISSION_TAGS.some((t) => hasTag(cell, t));
+}
+
 function hasTag(cell: Cell, tag: string): boolean {
   const tags = cell.metadata?.tags;
   return Array.isArray(tags) && tags.includes(tag);
 }
 
-function renderCell(cell: Cell, index: number, svgs: string[], warnings: string[]): string {
+function renderCell(
+  cell: Cell,
+  index: number,
+  svgs: string[],
+  warnings: string[],
+  hideInput = false,
+): string {
   if (hasTag(cell, "remove-cell")) return "";
   const source = joinSource(cell.source);
   if (cell.cell_type === "markdown") {
@@ -126,7 +174,7 @@ function renderCell(cell: Cell, index: number, svgs: string[], warnings: string[
     }</section>`;
   }
   if (cell.cell_type !== "code") return "";
-  const input = hasTag(cell, "remove-input") || source.trim() === ""
+  const input = hideInput || hasTag(cell, "remove-input") || source.trim() === ""
     ? ""
     : `<div class="input">${
       cell.execution_count != null ? `<span class="count">[${cell.execution_count}]</span>` : ""
@@ -223,7 +271,12 @@ export function renderMarkdown(text: string, warnings: string[], where = "markdo
     maths.push(typeset(tex, display, warnings, where));
     return `MATHPLACEHOLDER${maths.length - 1}X`;
   });
-  const html = marked.parse(protectedText, { async: false }) as string;
+  const html = (marked.parse(protectedText, { async: false }) as string)
+    // A paragraph right before a table is its caption: they stay on one page together.
+    .replace(
+      /<p>((?:(?!<\/p>)[\s\S])*)<\/p>\s*<table>([\s\S]*?)<\/table>/g,
+      (_, caption, rows) => `<div class="captioned"><p>${caption}</p><table>${rows}</table></div>`,
+    );
   return html.replace(/MATHPLACEHOLDER(\d+)X/g, (_, i: string) => maths[Number(i)]);
 }
 
@@ -463,5 +516,11 @@ td .katex, th .katex { white-space: nowrap; }
 blockquote { margin: 6pt 0; padding: 2pt 10pt; border-left: 2.5pt solid #ccc; color: #444; }
 hr { border: none; border-top: 0.5pt solid #bbb; margin: 12pt 0; }
 img { break-inside: avoid; }
+.answer { border: 1.2pt solid #2f5d8a; border-radius: 3pt; padding: 2pt 9pt 4pt; margin: 8pt 0 12pt;
+  background: #fbfdff; }
+/* A caption stays with the table under it (a table taller than a page still splits by rows). */
+.captioned { break-inside: avoid; page-break-inside: avoid; }
+/* Consecutive transcripts read as separate blocks. */
+.markdown pre + pre { margin-top: 6pt; }
 .math-error { color: #a00; }
 `;

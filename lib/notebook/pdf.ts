@@ -18,7 +18,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { findChromium, printToPdf } from "./chromium.ts";
-import { notebookToHtml, PLOTLY_MIME, plotlyBundles } from "./html.ts";
+import { notebookToHtml, PLOTLY_MIME, plotlyBundles, type Rendering } from "./html.ts";
 import type { Notebook } from "./nbformat.ts";
 import { type PlotlyJson, plotlyToSvg } from "./plotly_svg.ts";
 import { ownedTempDir, ownTemp, releaseTemp } from "./processes.ts";
@@ -47,6 +47,11 @@ export interface PdfOptions {
   title?: string;
   /** Called as each step starts (for progress display). */
   onStep?: (step: "figures" | "html" | "print") => void;
+  /**
+   * Which cells are printed.
+   * @default {"full"}
+   */
+  rendering?: Rendering;
 }
 
 /** What {@linkcode exportPdf} made. */
@@ -76,7 +81,8 @@ export async function exportPdf(
 ): Promise<PdfResult> {
   const chrome = options.chrome ?? findChromium();
   options.onStep?.("figures");
-  const figures = plotlyBundles(nb);
+  const rendering = options.rendering ?? "full";
+  const figures = plotlyBundles(nb, rendering);
   // Figures saved with their drawing (by the report's executor) are not drawn again.
   const plotlySvgs = await plotlyToSvg(
     figures.filter((b) => b["image/svg+xml"] === undefined).map((b) =>
@@ -85,7 +91,7 @@ export async function exportPdf(
     { chrome },
   );
   options.onStep?.("html");
-  const { html, warnings } = notebookToHtml(nb, { title: options.title, plotlySvgs });
+  const { html, warnings } = notebookToHtml(nb, { title: options.title, plotlySvgs, rendering });
   options.onStep?.("print");
   const work = await ownedTempDir("notebook-pdf-");
   const partial = partialPath(pdfPath);

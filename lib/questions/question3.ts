@@ -19,6 +19,7 @@
  * ```
  * @module
  */
+import { LOG_AXIS } from "../show/roofline.ts";
 import { type Displayable, markdown, plot, table } from "../show/mod.ts";
 import type { OnnxCausalLM } from "../onnx/causal_lm.ts";
 import type { ModelGeometry } from "../onnx/config.ts";
@@ -140,7 +141,9 @@ export function sweepTranscript(runs: readonly SweepRun[]): Displayable {
   return markdown(
     runs.map((r) => "```text\n$ " + r.command + "\n" + formatHandout(r.result) + "\n```").join(
       "\n\n",
-    ),
+    ) +
+      `\n\nRan on the **${[...new Set(runs.map((r) => r.result.backend))].join(", ")}** backend ` +
+      "(the CLI names it on stderr with `--verbose`).",
   );
 }
 
@@ -267,8 +270,9 @@ export function seedStudyTable(rows: readonly SeedStudyRow[], caption?: string):
 }
 
 /**
- * The result as the handout's script prints it: prompt ids and count, then each sequence's
- * new token ids and text under its label, plus the backend and timings.
+ * The result as the handout's script prints it, and nothing else: the prompt, its token ids and
+ * their count, then each sequence's new token ids and text under its label. Deterministic for a
+ * seed (no timings; {@linkcode formatRunInfo} has those).
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
@@ -281,13 +285,8 @@ export function seedStudyTable(rows: readonly SeedStudyRow[], caption?: string):
  * ```
  */
 export function formatHandout(result: TextGenerationResult): string {
-  const s = result.settings;
-  const decodeTotal = result.decodeMs.reduce((a, b) => a + b, 0);
   const lines = [
-    `model: ${result.model}   backend: ${result.backend}   mode: ${result.mode}`,
-    `settings: output_len=${s.outputLen} top_k=${s.topK} top_p=${s.topP} ` +
-    `beam_width=${s.beamWidth} do_sample=${s.doSample} temperature=${s.temperature} seed=${s.seed}`,
-    `prompt: ${JSON.stringify(result.prompt)}`,
+    `Prompt: ${result.prompt}`,
     `prompt token ids: [${result.promptIds.join(", ")}]`,
     `prompt length: ${result.promptIds.length}`,
   ];
@@ -298,8 +297,31 @@ export function formatHandout(result: TextGenerationResult): string {
       `${o.label}: ${result.prompt}${o.text}`,
     );
   }
+  return lines.join("\n");
+}
+
+/**
+ * What the CLI adds on stderr with `--verbose`: model, backend, decoding mode, settings and the
+ * time of prefill and decode.
+ * @example
+ * ```ts
+ * import { assertStringIncludes } from "@std/assert";
+ * import { OnnxCausalLM } from "../onnx/causal_lm.ts";
+ * import { generateText } from "../onnx/text_generation.ts";
+ * const model = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
+ * assertStringIncludes(formatRunInfo(await generateText(model, "Hi", { outputLen: 2 })), "wasm");
+ * await model.dispose();
+ * ```
+ */
+export function formatRunInfo(result: TextGenerationResult): string {
+  const s = result.settings;
+  const decodeTotal = result.decodeMs.reduce((a, b) => a + b, 0);
+  const lines = [
+    `model: ${result.model}   backend: ${result.backend}   mode: ${result.mode}`,
+    `settings: output_len=${s.outputLen} top_k=${s.topK} top_p=${s.topP} ` +
+    `beam_width=${s.beamWidth} do_sample=${s.doSample} temperature=${s.temperature} seed=${s.seed}`,
+  ];
   lines.push(
-    "",
     `time: prefill ${result.prefillMs.toFixed(1)} ms (${result.promptIds.length} tokens), ` +
       `decode ${decodeTotal.toFixed(1)} ms (${result.decodeMs.length} steps` +
       (result.decodeMs.length > 0
@@ -346,8 +368,8 @@ export function phasePlot(rows: readonly PhaseTiming[], title?: string): Display
     data,
     layout: {
       title: { text: title ?? "Time per token: prefill (all L at once) vs decode (one per step)" },
-      xaxis: { title: { text: "prompt tokens L" }, type: "log" },
-      yaxis: { title: { text: "ms per token" }, type: "log" },
+      xaxis: { ...LOG_AXIS, title: { text: "prompt tokens L" } },
+      yaxis: { ...LOG_AXIS, title: { text: "ms per token" } },
       width: 800,
       height: 440,
     },
@@ -445,13 +467,34 @@ export function phaseSummary(rows: readonly IntensityLink[]): string {
     const rs = rows.filter((r) => r.backend === b).sort((x, y) => x.promptTokens - y.promptTokens);
     const short = rs[0], long = rs[rs.length - 1];
     const ratio = long.decodeMsPerToken / long.prefillMsPerToken;
-    return `**${b}:** prefill of ${long.promptTokens} tokens costs ` +
-      `${long.prefillMsPerToken.toFixed(2)} ms per token (${long.prefillGflopPerS.toFixed(2)} ` +
-      `GFLOP/s, intensity ${long.prefillIntensity.toFixed(1)} FLOP/byte) against ` +
-      `${short.prefillMsPerToken.toFixed(2)} ms per token at ${short.promptTokens} tokens; a ` +
-      `decode step costs ${long.decodeMsPerToken.toFixed(2)} ms for its one token ` +
-      `(${long.decodeGflopPerS.toFixed(2)} GFLOP/s, intensity ` +
-      `${long.decodeIntensity.toFixed(2)} FLOP/byte): ${ratio.toFixed(1)}× the prefill cost ` +
-      `per token.`;
+    // Words from the numbers: a change within 15% is "about the same".
+    const trend = (from: number, to: number, falls: string, rises: string, flat: string) =>
+      to < from / 1.15 ? falls : to > from * 1.15 ? rises : flat;
+    const prefillTrend = trend(
+      short.prefillMsPerToken,
+      long.prefillMsPerToken,
+      "falls",
+      "rises",
+      "stays about the same",
+    );
+    const decodeTrend = trend(
+      short.decodeMsPerToken,
+      long.decodeMsPerToken,
+      "falls",
+      "grows",
+      "stays about the same",
+    );
+    return `**${b}:** prefill cost per token ${prefillTrend} as the prompt grows, ` +
+      `${short.prefillMsPerToken.toFixed(2)} ms at ${short.promptTokens} tokens to ` +
+      `${long.prefillMsPerToken.toFixed(2)} ms at ${long.promptTokens} ` +
+      `(${long.prefillGflopPerS.toFixed(2)} GFLOP/s, intensity ` +
+      `${long.prefillIntensity.toFixed(1)} FLOP/byte); a decode step ${decodeTrend} with the ` +
+      `context (${short.decodeMsPerToken.toFixed(2)} to ${long.decodeMsPerToken.toFixed(2)} ms, ` +
+      `${long.decodeGflopPerS.toFixed(2)} GFLOP/s, intensity ` +
+      `${long.decodeIntensity.toFixed(2)} FLOP/byte) and costs ` +
+      (ratio >= 1
+        ? `${ratio.toFixed(1)}× the prefill cost per token`
+        : `${(1 / ratio).toFixed(1)}× less per token than prefill`) +
+      ` at ${long.promptTokens} tokens (medians after a warm-up run).`;
   }).join("\n\n");
 }

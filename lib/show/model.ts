@@ -28,6 +28,7 @@ import {
   wholeModelReport,
 } from "../intensity/mod.ts";
 import { formatSeconds } from "./intensity.ts";
+import { LOG_AXIS } from "./roofline.ts";
 import {
   type Column,
   type Displayable,
@@ -232,8 +233,8 @@ export function decodeBatchFigure(
     data,
     layout: {
       title: { text: `${config.name}: one decode step's intensity against the batch` },
-      xaxis: { type: "log", title: { text: "Batch B" }, dtick: 1 },
-      yaxis: { type: "log", title: { text: "FLOP/byte, whole step" }, dtick: 1 },
+      xaxis: { ...LOG_AXIS, title: { text: "Batch B" } },
+      yaxis: { ...LOG_AXIS, title: { text: "FLOP/byte, whole step" } },
       legend: { orientation: "h", y: -0.2 },
       width: 900,
       height: 500,

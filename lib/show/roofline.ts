@@ -107,6 +107,11 @@ export interface RooflinePoints {
   readonly symbol: string;
   /** Error bars below and above each point, in FLOP/s. */
   readonly error?: { readonly minus: readonly number[]; readonly plus: readonly number[] };
+  /**
+   * Whether the set has its own legend entry; without one it toggles with its roof's.
+   * @default {true}
+   */
+  readonly inLegend?: boolean;
 }
 
 /** Everything {@linkcode rooflineFigure} draws. */
@@ -119,6 +124,8 @@ export interface RooflineSpec {
   readonly title: string;
   /** The y axis title (default `Attainable <unit>`). */
   readonly yTitle?: string;
+  /** Legend-only entries explaining marker shapes (e.g. one per phase), drawn in grey. */
+  readonly markerKey?: readonly { readonly name: string; readonly symbol: string }[];
   /** Extra layout (size, margins, legend). */
   readonly layout?: Record<string, unknown>;
 }
@@ -153,22 +160,55 @@ export function rooflineFigure(spec: RooflineSpec): PlotlyFigure {
       type: "scatter",
       mode: "lines",
       name: r.name,
+      legendgroup: `roof-${i}`,
       x: [xMin, ridges[i], xMax],
       y: [xMin, ridges[i], xMax].map((x) => attainableFlopsPerS(x, r.roof) / scale),
       line: { color: r.color, width: 2 },
       hovertemplate: `I = %{x:.3g} FLOP/B<br>%{y:.3g} ${spec.unit}<extra></extra>`,
     });
-    for (const p of r.points) data.push(pointsTrace(p, scale));
+    for (const p of r.points) data.push({ ...pointsTrace(p, scale), legendgroup: `roof-${i}` });
+  }
+  for (const key of spec.markerKey ?? []) {
+    data.push({
+      type: "scatter",
+      mode: "markers",
+      name: key.name,
+      x: [null],
+      y: [null],
+      marker: { color: "#666", symbol: key.symbol, size: 9, line: { width: 1 } },
+      hoverinfo: "skip",
+    });
   }
   return {
     data,
     layout: {
       title: { text: spec.title },
-      xaxis: { type: "log", title: { text: "Arithmetic intensity (FLOP/byte)" } },
-      yaxis: { type: "log", title: { text: spec.yTitle ?? `Attainable ${spec.unit}` } },
+      xaxis: { ...LOG_AXIS, title: { text: "Arithmetic intensity (FLOP/byte)" } },
+      yaxis: { ...LOG_AXIS, title: { text: spec.yTitle ?? `Attainable ${spec.unit}` } },
       ...spec.layout,
     },
   };
+}
+
+/**
+ * A log axis labelled at decades only (1, 10, 100, …), never at the minor ticks between.
+ * @example
+ * ```ts
+ * LOG_AXIS.dtick; // 1
+ * ```
+ */
+export const LOG_AXIS = { type: "log", dtick: 1 } as const;
+
+/**
+ * A plain-text computation (`Q_i·K_i^T`, `W^Q`) with its sub- and superscripts as Plotly
+ * draws them (`<sub>`, `<sup>`), so legends read as math rather than as code.
+ * @example
+ * ```ts
+ * plotlyMath("Score_i = softmax(Q_i·K_i^T / √D)"); // "Score<sub>i</sub> = softmax(Q<sub>i</sub>·K<sub>i</sub><sup>T</sup> / √D)"
+ * ```
+ */
+export function plotlyMath(text: string): string {
+  return text.replace(/_(\w+)/g, "<sub>$1</sub>").replace(/\^(\w+)/g, "<sup>$1</sup>");
 }
 
 function pointsTrace(p: RooflinePoints, scale: number): Record<string, unknown> {
@@ -179,6 +219,7 @@ function pointsTrace(p: RooflinePoints, scale: number): Record<string, unknown> 
     x: p.intensity,
     y: p.flopsPerS.map((f) => f / scale),
     ...(p.text ? { text: p.text, textfont: { size: 10, color: p.color } } : {}),
+    ...(p.inLegend === false ? { showlegend: false } : {}),
     ...(p.textPosition ? { textposition: p.textPosition } : {}),
     ...(p.hover ? { hovertext: p.hover, hoverinfo: "text" } : {}),
     ...(p.error
@@ -223,6 +264,7 @@ export function layerRooflineFigure(
       const sorted = pointsOf(s.ops).sort((a, b) => a.intensity - b.intensity);
       return {
         name: `${s.name} on ${roof.id ?? roof.name}`,
+        inLegend: false,
         intensity: sorted.map((p) => p.intensity),
         flopsPerS: sorted.map((p) => attainableFlopsPerS(p.intensity, roof)),
         text: r === 0 ? clusterLabels(sorted) : sorted.map(() => ""),
@@ -241,11 +283,12 @@ export function layerRooflineFigure(
     roofs: lines,
     unit: "TFLOP/s",
     title: options.title ?? "Roofline",
+    markerKey: series.map((s, i) => ({ name: s.name, symbol: SYMBOLS[i % SYMBOLS.length] })),
     layout: {
-      legend: { orientation: "h", y: -0.18 },
+      legend: { orientation: "h", y: -0.22 },
       margin: { t: 50, b: 40 },
       width: 900,
-      height: 720,
+      height: 520,
     },
   });
 }
@@ -354,7 +397,7 @@ export function intensitySweepFigure(
   const data: Record<string, unknown>[] = sweep.series.map((s, i) => ({
     type: "scatter",
     mode: "lines+markers",
-    name: `${s.steps.length > 1 ? "steps" : "step"} ${s.steps.join(",")}: ${s.label}`,
+    name: `${s.steps.length > 1 ? "steps" : "step"} ${s.steps.join(",")}: ${plotlyMath(s.label)}`,
     x: sweep.values,
     y: s.intensity,
     marker: { symbol: SYMBOLS[i % SYMBOLS.length] },
@@ -382,8 +425,8 @@ export function intensitySweepFigure(
           `${sweep.phase === "prefill" ? "Prefill" : "Decode"}: intensity against ` +
             FIELD_TITLES[sweep.field].toLowerCase().replace(/ (\w)$/, (m) => m.toUpperCase()),
       },
-      xaxis: { type: "log", title: { text: FIELD_TITLES[sweep.field] } },
-      yaxis: { type: "log", title: { text: "Arithmetic intensity (FLOP/byte), all heads" } },
+      xaxis: { ...LOG_AXIS, title: { text: FIELD_TITLES[sweep.field] } },
+      yaxis: { ...LOG_AXIS, title: { text: "Arithmetic intensity (FLOP/byte), all heads" } },
       legend: { orientation: "h", y: -0.2 },
       width: 900,
       height: 550,

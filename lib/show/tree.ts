@@ -45,6 +45,12 @@ export interface TraceTreeOptions {
   rootLabel?: string;
   /** Nodes to point out with a note, e.g. the exhaustive optimum. */
   marks?: readonly { tokens: readonly number[]; note: string }[];
+  /**
+   * `full`: token, p and the prefix probability P; `compact`: token and p (a real model's
+   * tokens and tiny P need the room). Hover text always has everything.
+   * @default {"full"}
+   */
+  labels?: "full" | "compact";
 }
 
 /** How a node of the drawing is shown. */
@@ -219,10 +225,12 @@ export function traceTree(trace: Trace, options: TraceTreeOptions): Displayable 
 export function traceTreeFigure(trace: Trace, options: TraceTreeOptions): PlotlyFigure {
   const nodes = traceNodes(trace, options.space);
   const byKey = new Map(nodes.map((n) => [n.tokens.join(), n]));
+  const compact = options.labels === "compact";
   const label = (n: DrawnNode) => {
-    if (n.role === "root") return options.rootLabel ?? "[s]";
+    if (n.role === "root") return clip(options.rootLabel ?? "[s]", 40);
     const token = clip(options.tokenText(n.tokens[n.tokens.length - 1]));
     const considered = n.role !== "unexplored" && n.role !== "filtered";
+    if (compact) return considered ? `<b>${token}</b> ${n.p.toFixed(2)}` : token;
     return considered
       ? `<b>${token}</b> ${trim(n.p)} · P=${trim(n.probability)}`
       : `${token} ${trim(n.p)}`;
@@ -231,8 +239,12 @@ export function traceTreeFigure(trace: Trace, options: TraceTreeOptions): Plotly
   const depth = Math.max(...nodes.map((n) => n.x));
   // The root's label hangs left of the plot and the leaves' labels right of it: size the
   // margins to the longest of each (about 7 px a character at 11 px) so none is cut off.
-  const marginPx = (ns: DrawnNode[]) =>
-    20 + 7 * Math.max(0, ...ns.map((n) => text(n).replace(/<[^>]+>/g, "").length));
+  const chars = (n: DrawnNode) => plainLabel(text(n)).length;
+  const marginPx = (ns: DrawnNode[]) => 20 + LABEL_CHAR_PX * Math.max(0, ...ns.map(chars));
+  // Columns as wide as the longest inner label, rows as tall as a label above its node and the
+  // node above it: no label can reach another label or node.
+  const inner = nodes.filter((n) => n.role !== "root" && n.x < depth);
+  const columnPx = Math.max(120, 24 + LABEL_CHAR_PX * Math.max(0, ...inner.map(chars)));
   const data: Record<string, unknown>[] = [];
   for (const role of ORDER) {
     const style = STYLE[role];
@@ -299,7 +311,11 @@ export function traceTreeFigure(trace: Trace, options: TraceTreeOptions): Plotly
       title: {
         text: options.title ?? `${trace.mode.replace("_", " ")}, ${trace.numBeams} beam(s)`,
       },
-      height: Math.max(360, 24 * rows + 140),
+      height: Math.max(340, ROW_PX * rows + 140),
+      width: Math.round(
+        marginPx(nodes.filter((n) => n.role === "root")) +
+          marginPx(nodes.filter((n) => n.x === depth)) + columnPx * (depth + 0.1),
+      ),
       margin: {
         l: marginPx(nodes.filter((n) => n.role === "root")),
         r: marginPx(nodes.filter((n) => n.x === depth)),
@@ -547,9 +563,38 @@ function trim(v: number): string {
   return v >= 1e-3 ? String(+v.toFixed(4)) : formatNumber(v, 3);
 }
 
-/** A token as Plotly label text: escaped (Plotly reads a subset of HTML) and clipped. */
-function clip(text: string): string {
-  const shown = JSON.stringify(text).slice(1, -1);
-  const clipped = shown.length > 14 ? `${shown.slice(0, 13)}…` : shown;
+/** Pixels per character of an 11 px label, generously (DejaVu Sans averages about 6.5). */
+export const LABEL_CHAR_PX = 7;
+
+/** Pixels per leaf row: a label above its node stays clear of the node above. */
+export const ROW_PX = 24;
+
+/**
+ * A label's text as drawn: tags dropped, entities read back.
+ * @example
+ * ```ts
+ * plainLabel("<b>a&amp;b</b> 0.5"); // "a&b 0.5"
+ * ```
+ */
+export function plainLabel(label: string): string {
+  return label.replace(/<[^>]+>/g, "").replaceAll("&lt;", "<").replaceAll("&gt;", ">")
+    .replaceAll("&amp;", "&");
+}
+
+/**
+ * A token as Plotly label text: whitespace made visible (␣ space, ⏎ newline, ⇥ tab), other
+ * control characters as `\u` escapes, HTML escaped (Plotly reads a subset of it), clipped.
+ * @example
+ * ```ts
+ * clip(" the\n"); // "␣the⏎"
+ * ```
+ */
+export function clip(text: string, max = 14): string {
+  // deno-lint-ignore no-control-regex
+  const control = /[\u0000-\u001f\u007f]/g;
+  const shown = text.replaceAll(" ", "␣").replaceAll("\n", "⏎").replaceAll("\t", "⇥")
+    .replace(control, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  const letters = [...shown];
+  const clipped = letters.length > max ? `${letters.slice(0, max - 1).join("")}…` : shown;
   return clipped.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 }
