@@ -21,7 +21,7 @@ import { webGpuAdapter } from "../lib/onnx/backend.ts";
 import { measuredRooflineFigure } from "../lib/show/roofline.ts";
 import { fmtRate, hardwareEntries, measureRoofline, ROOFLINE_BUDGETS } from "./roofline.ts";
 import { commitJsonFiles, machineInfo, readJsonObject } from "./results_io.ts";
-import { guardProcess, sweepStale } from "../lib/notebook/processes.ts";
+import { guardProcess, PARTIAL_FILE, sweepStale } from "../lib/notebook/processes.ts";
 import { measureDecode } from "./decode.ts";
 import { measureBeams } from "./beams.ts";
 import { decodeFloor } from "./floor.ts";
@@ -338,7 +338,7 @@ async function main(args: string[]): Promise<void> {
   if (flags.quick) refuseCommittedPaths(flags);
   const unguard = guardProcess("bench");
   try {
-    sweepStale(flags.outDir, /^\..+\.(\d+)-[^.]+\.partial$/);
+    sweepStale(flags.outDir, PARTIAL_FILE);
     await measure(flags);
   } finally {
     unguard();

@@ -10,7 +10,7 @@
  * ```
  * @module
  */
-import { ownTemp, releaseTemp } from "../lib/notebook/processes.ts";
+import { ownTemp, partialPath, releaseTemp } from "../lib/notebook/processes.ts";
 import * as ort from "onnxruntime-web/webgpu";
 import { webGpuAdapter } from "../lib/onnx/backend.ts";
 import type { MachineInfo } from "../lib/bench/results.ts";
@@ -63,13 +63,8 @@ export async function commitJsonFiles(
   try {
     for (const { path, value } of files) {
       const slash = path.lastIndexOf("/");
-      const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
-      await Deno.mkdir(dir, { recursive: true });
-      const tmp = await Deno.makeTempFile({
-        dir,
-        prefix: `.${path.slice(slash + 1)}.${Deno.pid}-`,
-        suffix: ".partial",
-      });
+      await Deno.mkdir(slash >= 0 ? path.slice(0, slash) || "/" : ".", { recursive: true });
+      const tmp = partialPath(path);
       ownTemp(tmp);
       staged.push([tmp, path]);
       await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");

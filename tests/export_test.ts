@@ -114,7 +114,8 @@ Deno.test("report: executes, saves outputs and static figures, writes the PDF", 
   const svg = [figure.data["image/svg+xml"]].flat().join("");
   assertMatch(svg, /^<svg[\s\S]*Roofline of the fixture[\s\S]*<\/svg>$/);
   assert(outputs.some((o) => o.output_type === "stream"), "stream output saved");
-  assertEquals([...Deno.readDirSync(out)].map((e) => e.name), ["export.pdf"], "only the PDF");
+  assertEquals([...Deno.readDirSync(out)].map((e) => e.name).sort(), ["appendix", "export.pdf"]);
+  assertEquals([...Deno.readDirSync(`${out}/appendix`)].map((e) => e.name), ["export.pdf"]);
   const text = (await pdfText(`${out}/export.pdf`)).normalize("NFKC");
   assertStringIncludes(text, "tokens per second = 42");
   // The PDF reuses the drawing saved in the notebook.

@@ -423,8 +423,11 @@ Deno.test("roofline figure: roofs bend at the ridge, operations sit on min(P, IÂ
     [{ name: "prefill", ops: prefillOps(c) }, { name: "decode", ops: decodeOps(c) }],
     [v100, h100],
   );
-  // Per roof: the roof line, then prefill and decode markers.
-  assertEquals(fig.data.length, 6);
+  // Per roof: the roof line, then prefill and decode markers; then the key to the two markers.
+  assertEquals(fig.data.length, 8);
+  assertEquals(fig.data.slice(6).map((t) => t.name), ["prefill", "decode"]);
+  // One legend entry per GPU: the points toggle with their roof.
+  assertEquals(fig.data.filter((t) => t.showlegend === false).length, 4);
   const roofLine = fig.data[0] as { x: number[]; y: number[] };
   assertAlmostEquals(roofLine.x[1], 125e12 / 900e9, 1e-9);
   assertAlmostEquals(roofLine.y[1], 125, 1e-9);

@@ -50,7 +50,7 @@ function checkAnswers(nb: Notebook, label: string): void {
     b[PLOTLY_MIME] as Figure
   );
   assertEquals(figures.length, 5, `${label}: Plotly figures`);
-  const [roofline, measured, seqLen, batch, decodeBatch] = figures;
+  const [roofline, seqLen, batch, decodeBatch, measured] = figures;
   assertEquals([roofline.layout.xaxis.type, roofline.layout.yaxis.type], ["log", "log"]);
   const names = roofline.data.map((t) => t.name).join(" | ");
   for (const gpu of ["v100", "a100", "h100"]) assertStringIncludes(names, `decode on ${gpu}`);

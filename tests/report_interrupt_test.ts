@@ -152,15 +152,23 @@ async function assertNoProcesses(dir: string, ms = 5_000): Promise<void> {
   assertEquals(processesUnder(dir), [], "processes of the run still alive");
 }
 
+/** The PDFs under an output folder (its appendix folder included). */
+function pdfsIn(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].flatMap((e) =>
+    e.isDirectory ? pdfsIn(`${dir}/${e.name}`) : e.name.endsWith(".pdf") ? [e.name] : []
+  );
+}
+
 /** What is left in the run's folder besides the notebook and the output folder. */
 function leftovers(dir: string): string[] {
   const names = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
     n !== "nb" && n !== "out"
   );
-  const hidden = (sub: string) =>
-    [...Deno.readDirSync(`${dir}/${sub}`)].map((e) => `${sub}/${e.name}`).filter((n) =>
-      n !== "nb/probe.ipynb" && !n.endsWith(".pdf")
-    );
+  const hidden = (sub: string): string[] =>
+    [...Deno.readDirSync(`${dir}/${sub}`)].flatMap((e) =>
+      // The appendix folder is an output folder like out/ itself: only what is in it counts.
+      e.isDirectory && e.name === "appendix" ? hidden(`${sub}/appendix`) : [`${sub}/${e.name}`]
+    ).filter((n) => n !== "nb/probe.ipynb" && !n.endsWith(".pdf"));
   return [...names, ...hidden("nb"), ...hidden("out")].sort();
 }
 
@@ -177,7 +185,7 @@ Deno.test("report: a process-group SIGINT while printing leaves nothing behind",
     assertStringIncludes(run.stderr(), "interrupted by SIGINT");
     await assertNoProcesses(run.dir);
     assertEquals(leftovers(run.dir), []);
-    assertEquals([...Deno.readDirSync(`${run.dir}/out`)], []);
+    assertEquals(pdfsIn(`${run.dir}/out`), []);
     assertEquals(await Deno.readTextFile(`${run.dir}/nb/probe.ipynb`), before);
   } finally {
     await Deno.remove(run.dir, { recursive: true });
@@ -227,7 +235,7 @@ Deno.test("report: when its parent (deno task) is killed, the report stops and w
     await run.child.status;
     await assertNoProcesses(run.dir, 8_000);
     assertEquals(leftovers(run.dir), []);
-    assertEquals([...Deno.readDirSync(`${run.dir}/out`)], []);
+    assertEquals(pdfsIn(`${run.dir}/out`), []);
     assertEquals(await Deno.readTextFile(`${run.dir}/nb/probe.ipynb`), before);
   } finally {
     await Deno.remove(run.dir, { recursive: true });

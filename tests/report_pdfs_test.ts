@@ -99,7 +99,7 @@ Deno.test("question1.pdf answers with both filled tables on its first pages", as
   assertMatch(text, /Table 1\.1/);
   assertMatch(text, /Table 1\.2/);
   const all = (await texts).question1.pages.join("\n");
-  assertGreaterOrEqual(count(all, "one layer, L = D = 4096, FP16"), 2, "roofline figure drawn");
+  assertGreaterOrEqual(count(all, "one layer, L = D = 4096, FP16"), 1, "roofline figure drawn");
   // The answer uses datasheet GPUs only; this machine's measured roofs live in the appendix.
   assertNotMatch(all, /This machine|lavapipe|llvmpipe/);
 });
@@ -120,7 +120,7 @@ Deno.test("question2.pdf names the two beams an independent width-2 search retur
   for (const b of beams) {
     assertMatch(text, new RegExp(`${b.seq}\\s+${b.p.toFixed(4)}`), `${b.seq} (${b.p})`);
   }
-  assertGreaterOrEqual(count(text, "Beam search with 2 beams over the homework tree"), 2);
+  assertGreaterOrEqual(count(text, "Beam search with 2 beams over the homework tree"), 1);
   assertMatch(text, /kept beam/);
   assertMatch(text, /returned sequence/);
 });

@@ -36,7 +36,7 @@ import {
   ELEMENTWISE_FLOPS,
   layerCost,
 } from "./layer_cost.ts";
-import type { Phase } from "./layer.ts";
+import { kvCacheBytes, type Phase } from "./layer.ts";
 import type { Roof } from "./roofline.ts";
 
 /** Parameters by where they sit. */
@@ -295,9 +295,7 @@ export function memoryFootprint(
 ): MemoryFootprint {
   checkRequest(request);
   const c = config;
-  const tokens = BigInt(request.promptLen + request.outputLen);
-  const kv = (2n * BigInt(c.batch * c.layers) * tokens * BigInt(c.kvHeads * headDim(c)) *
-      BigInt(dtypeBytes(c.kvDtype) * 8) + 7n) / 8n;
+  const kv = kvCacheBytes(c, request.promptLen + request.outputLen);
   const prefill = modelCost({ ...c, seqLen: request.promptLen }, "prefill", options);
   let largest = 0n;
   for (const op of [...prefill.head, ...prefill.layer, ...prefill.tail]) {

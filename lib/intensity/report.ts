@@ -239,8 +239,9 @@ export function wholeModelReport(
 ): WholeModelReport {
   const opts = { attention: options.attention ?? "unfused", logits: options.logits ?? "last" };
   const at = { ...config, seqLen: request.promptLen };
+  const costs = { prefill: modelCost(at, "prefill", opts), decode: modelCost(at, "decode", opts) };
   const phases = Object.fromEntries(PHASES.map((phase) => {
-    const t = modelCost(at, phase, opts).totals;
+    const t = costs[phase].totals;
     return [phase, { ...t, intensity: Number(t.flops) / Number(t.bytes) }];
   })) as WholeModelReport["phases"];
   const memory = memoryFootprint(config, request, opts);
@@ -255,8 +256,8 @@ export function wholeModelReport(
       const capacity = memoryBytes ?? roof.memoryBytes;
       return {
         roof: roof.name,
-        prefillSeconds: modelSeconds(modelCost(at, "prefill", opts), roof),
-        decodeStepSeconds: modelSeconds(modelCost(at, "decode", opts), roof),
+        prefillSeconds: modelSeconds(costs.prefill, roof),
+        decodeStepSeconds: modelSeconds(costs.decode, roof),
         latency: requestLatency(config, roof, request, opts),
         ...(capacity === undefined ? {} : {
           memoryBytes: capacity,

@@ -37,7 +37,7 @@ export const MIME_PRIORITY: readonly string[] = [
  * Which cells a rendering prints. `full`: every cell, code included (cells tagged
  * `remove-input`, `remove-output` or `remove-cell` drop those parts). `submission`: only cells
  * tagged `answer` or `submission`, outputs without their code; each run of `answer` cells is
- * boxed, so the answer reads first.
+ * boxed, so the answer reads first. A notebook that tags no cell is submitted whole.
  */
 export type Rendering = "full" | "submission";
 
@@ -85,7 +85,8 @@ export interface HtmlResult {
  */
 export function plotlyBundles(nb: Notebook, rendering: Rendering = "full"): OutputData[] {
   return nb.cells.flatMap((c) =>
-    c.cell_type === "code" && printed(c, rendering) && !hasTag(c, "remove-output") &&
+    c.cell_type === "code" && printed(c, rendering, marksSubmission(nb)) &&
+      !hasTag(c, "remove-output") &&
       !hasTag(c, "remove-cell")
       ? c.outputs.flatMap((o) =>
         (o.output_type === "display_data" || o.output_type === "execute_result") &&
@@ -113,9 +114,10 @@ export function notebookToHtml(nb: Notebook, options: HtmlOptions = {}): HtmlRes
   const rendering = options.rendering ?? "full";
   const parts: string[] = [];
   let box: string[] | undefined;
+  const tagged = marksSubmission(nb);
   nb.cells.forEach((cell, i) => {
-    if (!printed(cell, rendering)) return;
-    const html = renderCell(cell, i, svgs, warnings, rendering === "submission");
+    if (!printed(cell, rendering, tagged)) return;
+    const html = renderCell(cell, i, svgs, warnings, rendering === "submission" && tagged);
     if (rendering === "submission" && hasTag(cell, "answer")) {
       (box ??= []).push(html);
       return;
@@ -142,8 +144,13 @@ ${body}
   return { html, warnings };
 }
 
-function printed(cell: Cell, rendering: Rendering): boolean {
-  return rendering === "full" || SUBMISSION_TAGS.some((t) => hasTag(cell, t));
+function printed(cell: Cell, rendering: Rendering, anyTagged: boolean): boolean {
+  return rendering === "full" || !anyTagged || SUBMISSION_TAGS.some((t) => hasTag(cell, t));
+}
+
+/** Whether a notebook marks its submission at all (one without tags is submitted whole). */
+function marksSubmission(nb: Notebook): boolean {
+  return nb.cells.some((c) => SUBMISSION_TAGS.some((t) => hasTag(c, t)));
 }
 
 function hasTag(cell: Cell, tag: string): boolean {
@@ -521,6 +528,6 @@ img { break-inside: avoid; }
 /* A caption stays with the table under it (a table taller than a page still splits by rows). */
 .captioned { break-inside: avoid; page-break-inside: avoid; }
 /* Consecutive transcripts read as separate blocks. */
-.markdown pre + pre { margin-top: 6pt; }
+.markdown pre + pre { margin-top: 8pt; border-top: 0.5pt dashed #c8c8c8; padding-top: 4pt; }
 .math-error { color: #a00; }
 `;

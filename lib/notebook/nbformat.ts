@@ -12,7 +12,7 @@
  * @module
  */
 
-import { ownTemp, releaseTemp } from "./processes.ts";
+import { ownTemp, partialPath, releaseTemp } from "./processes.ts";
 
 /** A multi-line string as nbformat stores it: one string, or a list of lines. */
 export type MultilineString = string | string[];
@@ -250,11 +250,8 @@ function sortKeys(v: unknown): unknown {
  * ```
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const slash = path.lastIndexOf("/");
-  const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
-  const base = slash >= 0 ? path.slice(slash + 1) : path;
   // Named with the pid, so a later run can sweep what a killed one left.
-  const tmp = await Deno.makeTempFile({ dir, prefix: `.${base}.${Deno.pid}-`, suffix: ".partial" });
+  const tmp = partialPath(path);
   ownTemp(tmp);
   try {
     await Deno.writeFile(tmp, bytes);

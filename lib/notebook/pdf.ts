@@ -21,23 +21,7 @@ import { findChromium, printToPdf } from "./chromium.ts";
 import { notebookToHtml, PLOTLY_MIME, plotlyBundles, type Rendering } from "./html.ts";
 import type { Notebook } from "./nbformat.ts";
 import { type PlotlyJson, plotlyToSvg } from "./plotly_svg.ts";
-import { ownedTempDir, ownTemp, releaseTemp } from "./processes.ts";
-
-/**
- * Where a file is written before it is renamed over `path`: beside it, hidden, named with this
- * process's pid (so a later run can tell a dead run's leftovers) and a random id.
- * @example
- * ```ts
- * import { assertMatch } from "@std/assert";
- * assertMatch(partialPath("out/q.pdf"), /^out\/\.q\.pdf\.\d+-[0-9a-f]{8}\.partial$/);
- * ```
- */
-export function partialPath(path: string): string {
-  const slash = path.lastIndexOf("/");
-  const dir = slash < 0 ? "." : path.slice(0, slash) || "/";
-  const id = crypto.randomUUID().slice(0, 8);
-  return `${dir}/.${path.slice(slash + 1)}.${Deno.pid}-${id}.partial`;
-}
+import { ownedTempDir, ownTemp, partialPath, releaseTemp } from "./processes.ts";
 
 /** Options of {@linkcode exportPdf}. */
 export interface PdfOptions {

@@ -250,6 +250,31 @@ export function sweepStale(dir: string, pattern: RegExp): string[] {
   return removed;
 }
 
+/**
+ * Where a file is staged before it is renamed over `path`: beside it, hidden, named with this
+ * process's pid (so a later run can tell a dead run's leftovers) and a random id.
+ * @example
+ * ```ts
+ * import { assertMatch } from "@std/assert";
+ * assertMatch(partialPath("out/q.pdf"), PARTIAL_FILE);
+ * ```
+ */
+export function partialPath(path: string): string {
+  const slash = path.lastIndexOf("/");
+  const dir = slash < 0 ? "." : path.slice(0, slash) || "/";
+  const id = crypto.randomUUID().slice(0, 8);
+  return `${dir}/.${path.slice(slash + 1)}.${Deno.pid}-${id}.partial`;
+}
+
+/**
+ * The name of a staged file ({@linkcode partialPath}); its group is the owner's pid.
+ * @example
+ * ```ts
+ * PARTIAL_FILE.test(".q.pdf.123-abcd1234.partial"); // true
+ * ```
+ */
+export const PARTIAL_FILE = /^\..+\.(\d+)-[^.]+\.partial$/;
+
 /** The temporary folder's prefixes a report run uses. */
 export const TEMP_PREFIXES: readonly string[] = [
   "chromium-profile-",
@@ -282,6 +307,6 @@ export function sweepReportLeftovers(outDirs: readonly string[]): string[] {
   const removed = TEMP_PREFIXES.flatMap((prefix) =>
     sweepStale(tempRoot(), new RegExp(`^${prefix}(\\d+)-`))
   );
-  for (const dir of outDirs) removed.push(...sweepStale(dir, /^\..+\.(\d+)-[^.]+\.partial$/));
+  for (const dir of outDirs) removed.push(...sweepStale(dir, PARTIAL_FILE));
   return removed;
 }

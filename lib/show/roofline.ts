@@ -244,7 +244,8 @@ function pointsTrace(p: RooflinePoints, scale: number): Record<string, unknown> 
  * import { assertEquals } from "@std/assert";
  * import { modelConfig, prefillOps } from "../intensity/mod.ts";
  * const v100 = { name: "V100", peakFlopsPerS: 125e12, bandwidthBytesPerS: 900e9 };
- * assertEquals(layerRooflineFigure([{ name: "prefill", ops: prefillOps(modelConfig()) }], [v100]).data.length, 2);
+ * // The roof, its prefill points, and the legend's key to the prefill marker.
+ * assertEquals(layerRooflineFigure([{ name: "prefill", ops: prefillOps(modelConfig()) }], [v100]).data.length, 3);
  * ```
  */
 export function layerRooflineFigure(

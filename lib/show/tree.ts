@@ -227,7 +227,8 @@ export function traceTreeFigure(trace: Trace, options: TraceTreeOptions): Plotly
   const byKey = new Map(nodes.map((n) => [n.tokens.join(), n]));
   const compact = options.labels === "compact";
   const label = (n: DrawnNode) => {
-    if (n.role === "root") return clip(options.rootLabel ?? "[s]", 40);
+    // The prompt reads as text; only tokens show their whitespace.
+    if (n.role === "root") return clip(options.rootLabel ?? "[s]", 40).replaceAll("␣", " ");
     const token = clip(options.tokenText(n.tokens[n.tokens.length - 1]));
     const considered = n.role !== "unexplored" && n.role !== "filtered";
     if (compact) return considered ? `<b>${token}</b> ${n.p.toFixed(2)}` : token;
