@@ -256,7 +256,9 @@ export function sweepStale(dir: string, pattern: RegExp): string[] {
  * @example
  * ```ts
  * import { assertMatch } from "@std/assert";
- * assertMatch(partialPath("out/q.pdf"), PARTIAL_FILE);
+ * const path = partialPath("out/q.pdf");
+ * assertMatch(path, /^out\//);
+ * assertMatch(path.slice("out/".length), PARTIAL_FILE);
  * ```
  */
 export function partialPath(path: string): string {
