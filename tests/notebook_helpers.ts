@@ -46,3 +46,32 @@ export function katexWarnings(nb: Notebook, label: string): string[] {
   }
   return warnings;
 }
+
+/** A code cell for a test notebook: no outputs unless given, tags when given. */
+export function codeCell(
+  source: string,
+  options: { tags?: string[]; outputs?: unknown[] } = {},
+): Record<string, unknown> {
+  return {
+    cell_type: "code",
+    execution_count: null,
+    id: crypto.randomUUID().slice(0, 8),
+    metadata: options.tags ? { tags: options.tags } : {},
+    outputs: options.outputs ?? [],
+    source,
+  };
+}
+
+/** The text of an nbformat 4.5 notebook on the Deno kernel holding `cells`. */
+export function denoNotebook(cells: readonly unknown[]): string {
+  return JSON.stringify(
+    {
+      nbformat: 4,
+      nbformat_minor: 5,
+      metadata: { kernelspec: { name: "deno", display_name: "Deno", language: "typescript" } },
+      cells,
+    },
+    null,
+    1,
+  ) + "\n";
+}

@@ -2,6 +2,7 @@
 // and timing cells keep their saved outputs so a rerun leaves the notebook as it was.
 import { assert, assertEquals, assertNotEquals, assertStringIncludes } from "@std/assert";
 import { executeNotebook } from "../lib/notebook/execute.ts";
+import { codeCell, denoNotebook } from "./notebook_helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -41,22 +42,12 @@ Deno.test("a second setup prints nothing", async () => {
 Deno.test("timing cells keep their saved outputs unless refreshed", async () => {
   const dir = await Deno.makeTempDir({ prefix: "timing-cells-" });
   const path = `${dir}/t.ipynb`;
-  const cell = (source: string, tags: string[] = []) => ({
-    cell_type: "code",
-    execution_count: null,
-    id: crypto.randomUUID().slice(0, 8),
-    metadata: tags.length ? { tags } : {},
-    outputs: [],
-    source,
-  });
   await Deno.writeTextFile(
     path,
-    JSON.stringify({
-      nbformat: 4,
-      nbformat_minor: 5,
-      metadata: { kernelspec: { name: "deno", display_name: "Deno", language: "typescript" } },
-      cells: [cell("const t = performance.now() + Math.random();\nt", ["timing"]), cell("1 + 1")],
-    }),
+    denoNotebook([
+      codeCell("const t = performance.now() + Math.random();\nt", { tags: ["timing"] }),
+      codeCell("1 + 1"),
+    ]),
   );
   try {
     await executeNotebook(path, { keepOutputsTagged: "timing" }); // first run: no saved output

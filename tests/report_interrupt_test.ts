@@ -4,6 +4,7 @@
 // errors that escape cells fail the run naming the cell.
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { executeNotebook, NotebookExecutionError } from "../lib/notebook/execute.ts";
+import { codeCell, denoNotebook } from "./notebook_helpers.ts";
 
 const REPORT = new URL("../lib/cli/report.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -15,41 +16,25 @@ const PLOTLY = {
 
 /** A self-contained notebook: `sleeps` cells of `sleepMs`, then a saved Plotly figure. */
 function notebook(sleeps: number, sleepMs: number): string {
-  const code = (source: string, outputs: unknown[] = []) => ({
-    cell_type: "code",
-    execution_count: null,
-    id: crypto.randomUUID().slice(0, 8),
-    metadata: {},
-    outputs,
-    source,
-  });
-  const cells = [
+  return denoNotebook([
     { cell_type: "markdown", id: "intro", metadata: {}, source: "# Interrupt me\n\n$x^2$" },
     ...Array.from(
       { length: sleeps },
-      (_, i) => code(`await new Promise((r) => setTimeout(r, ${sleepMs}));\n"slept ${i}"`),
+      (_, i) => codeCell(`await new Promise((r) => setTimeout(r, ${sleepMs}));\n"slept ${i}"`),
     ),
-    code(
+    codeCell(
       `await Deno.jupyter.display({ "application/vnd.plotly.v1+json": ${
         JSON.stringify(PLOTLY)
       } }, { raw: true });`,
-      [{
-        output_type: "display_data",
-        metadata: {},
-        data: { "application/vnd.plotly.v1+json": PLOTLY, "text/plain": "figure" },
-      }],
+      {
+        outputs: [{
+          output_type: "display_data",
+          metadata: {},
+          data: { "application/vnd.plotly.v1+json": PLOTLY, "text/plain": "figure" },
+        }],
+      },
     ),
-  ];
-  return JSON.stringify(
-    {
-      nbformat: 4,
-      nbformat_minor: 5,
-      metadata: { kernelspec: { name: "deno", display_name: "Deno", language: "typescript" } },
-      cells,
-    },
-    null,
-    1,
-  ) + "\n";
+  ]);
 }
 
 interface Run {
@@ -291,22 +276,7 @@ Deno.test("report: --out naming an existing file is one line and exit 2", async 
 async function tinyNotebook(sources: string[]): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "escaped-errors-" });
   const path = `${dir}/t.ipynb`;
-  await Deno.writeTextFile(
-    path,
-    JSON.stringify({
-      nbformat: 4,
-      nbformat_minor: 5,
-      metadata: { kernelspec: { name: "deno", display_name: "Deno", language: "typescript" } },
-      cells: sources.map((source, i) => ({
-        cell_type: "code",
-        execution_count: null,
-        id: `c${i}`,
-        metadata: {},
-        outputs: [],
-        source,
-      })),
-    }),
-  );
+  await Deno.writeTextFile(path, denoNotebook(sources.map((source) => codeCell(source))));
   return path;
 }
 
