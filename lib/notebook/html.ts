@@ -4,6 +4,8 @@
  * typeset here with KaTeX (its CSS and fonts inlined as data: URLs, so the page works
  * offline), code cells with their source, stream, text, HTML, image and Plotly outputs. Plotly
  * figures appear as the SVG `plotly_svg.ts` drew, so nothing is left to draw while printing.
+ * Two renderings: `full` (everything, code included) and `submission` (the cells tagged
+ * `answer`, boxed, and `submission`, without code).
  *
  * @example
  * ```ts
