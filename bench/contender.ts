@@ -13,6 +13,7 @@
  * ```
  * @module
  */
+import { readLines } from "../lib/notebook/processes.ts";
 import {
   type ContenderId,
   REPLY_PREFIX,
@@ -36,10 +37,10 @@ export class Contender {
     private readonly child: Deno.ChildProcess,
   ) {
     this.#writer = child.stdin.getWriter();
-    this.#replies = lines(child.stdout)[Symbol.asyncIterator]();
+    this.#replies = readLines(child.stdout)[Symbol.asyncIterator]();
     // Keep the tail of stderr for error messages; draining it also keeps the child unblocked.
     (async () => {
-      for await (const line of lines(child.stderr)) {
+      for await (const line of readLines(child.stderr)) {
         this.#stderr.push(line);
         if (this.#stderr.length > 20) this.#stderr.shift();
       }
@@ -145,18 +146,4 @@ export class Contender {
     await this.child.status;
     clearTimeout(timer);
   }
-}
-
-/** The lines of a byte stream. */
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buffered = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buffered += chunk;
-    let newline;
-    while ((newline = buffered.indexOf("\n")) >= 0) {
-      yield buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-    }
-  }
-  if (buffered) yield buffered;
 }

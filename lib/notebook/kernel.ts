@@ -23,7 +23,14 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { disownGroup, ownedTempDir, ownGroup, releaseTemp, spawnOwned } from "./processes.ts";
+import {
+  disownGroup,
+  ownedTempDir,
+  ownGroup,
+  readLines,
+  releaseTemp,
+  spawnOwned,
+} from "./processes.ts";
 
 /** One kernel message as the bridge relays it. */
 export interface KernelMessage {
@@ -284,17 +291,4 @@ export class KernelSession {
   #send(request: Record<string, unknown>): void {
     this.#stdin.write(new TextEncoder().encode(JSON.stringify(request) + "\n")).catch(() => {});
   }
-}
-
-async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buffer = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buffer += chunk;
-    let newline;
-    while ((newline = buffer.indexOf("\n")) >= 0) {
-      yield buffer.slice(0, newline);
-      buffer = buffer.slice(newline + 1);
-    }
-  }
-  if (buffer) yield buffer;
 }

@@ -312,3 +312,25 @@ export function sweepReportLeftovers(outDirs: readonly string[]): string[] {
   for (const dir of outDirs) removed.push(...sweepStale(dir, PARTIAL_FILE));
   return removed;
 }
+
+/**
+ * The lines of a child's output stream, without their newlines (a last line without one too).
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * const stream = new Blob(["a\nb\nc"]).stream();
+ * assertEquals(await Array.fromAsync(readLines(stream)), ["a", "b", "c"]);
+ * ```
+ */
+export async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffer = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let newline;
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      yield buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+    }
+  }
+  if (buffer) yield buffer;
+}
