@@ -370,26 +370,48 @@ export function requestLatency(
   request: Request,
   options: ModelCostOptions = {},
 ): RequestLatency {
+  return requestLatencies(config, [roof], request, options)[0];
+}
+
+/**
+ * {@linkcode requestLatency} on each of `roofs`; the request's prefill and decode steps are
+ * costed once for all of them.
+ * @example
+ * ```ts
+ * import { modelConfig } from "./config.ts";
+ * const a100 = { name: "A100", peakFlopsPerS: 312e12, bandwidthBytesPerS: 2.039e12 };
+ * const h100 = { name: "H100", peakFlopsPerS: 989e12, bandwidthBytesPerS: 3.35e12 };
+ * requestLatencies(modelConfig({ preset: "llama-2-7b" }), [a100, h100], {
+ *   promptLen: 512, outputLen: 16,
+ * }).length; // 2
+ * ```
+ */
+export function requestLatencies(
+  config: ModelConfig,
+  roofs: readonly Roof[],
+  request: Request,
+  options: ModelCostOptions = {},
+): RequestLatency[] {
   checkRequest(request);
-  const ttftSeconds = modelSeconds(
-    modelCost({ ...config, seqLen: request.promptLen }, "prefill", options),
-    roof,
+  const prefill = modelCost({ ...config, seqLen: request.promptLen }, "prefill", options);
+  const decode = Array.from(
+    { length: request.outputLen - 1 },
+    (_, i) => modelCost({ ...config, seqLen: request.promptLen + i }, "decode", options),
   );
-  let decodeSeconds = 0;
-  for (let i = 1; i < request.outputLen; i++) {
-    const step = modelCost({ ...config, seqLen: request.promptLen + i - 1 }, "decode", options);
-    decodeSeconds += modelSeconds(step, roof);
-  }
-  const steps = request.outputLen - 1;
-  const tpotSeconds = steps === 0 ? 0 : decodeSeconds / steps;
-  const totalSeconds = ttftSeconds + decodeSeconds;
-  return {
-    ttftSeconds,
-    tpotSeconds,
-    totalSeconds,
-    tokensPerS: config.batch * request.outputLen / totalSeconds,
-    decodeTokensPerS: steps === 0 ? 0 : config.batch / tpotSeconds,
-  };
+  const steps = decode.length;
+  return roofs.map((roof) => {
+    const ttftSeconds = modelSeconds(prefill, roof);
+    const decodeSeconds = decode.reduce((sum, step) => sum + modelSeconds(step, roof), 0);
+    const tpotSeconds = steps === 0 ? 0 : decodeSeconds / steps;
+    const totalSeconds = ttftSeconds + decodeSeconds;
+    return {
+      ttftSeconds,
+      tpotSeconds,
+      totalSeconds,
+      tokensPerS: config.batch * request.outputLen / totalSeconds,
+      decodeTokensPerS: steps === 0 ? 0 : config.batch / tpotSeconds,
+    };
+  });
 }
 
 /**

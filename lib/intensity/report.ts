@@ -28,8 +28,8 @@ import {
   type ParameterCount,
   parameterCount,
   type Request,
+  requestLatencies,
   type RequestLatency,
-  requestLatency,
 } from "./model.ts";
 import {
   type LayerTime,
@@ -245,6 +245,7 @@ export function wholeModelReport(
     return [phase, { ...t, intensity: Number(t.flops) / Number(t.bytes) }];
   })) as WholeModelReport["phases"];
   const memory = memoryFootprint(config, request, opts);
+  const latencies = requestLatencies(config, roofs, request, opts);
   return {
     request,
     batch: config.batch,
@@ -252,13 +253,13 @@ export function wholeModelReport(
     parameters: parameterCount(config),
     phases,
     memory,
-    roofs: roofs.map((roof) => {
+    roofs: roofs.map((roof, i) => {
       const capacity = memoryBytes ?? roof.memoryBytes;
       return {
         roof: roof.name,
         prefillSeconds: modelSeconds(costs.prefill, roof),
         decodeStepSeconds: modelSeconds(costs.decode, roof),
-        latency: requestLatency(config, roof, request, opts),
+        latency: latencies[i],
         ...(capacity === undefined ? {} : {
           memoryBytes: capacity,
           fits: Number(memory.totalBytes) <= capacity,
