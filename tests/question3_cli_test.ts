@@ -99,7 +99,9 @@ Deno.test("question3 --json with beams returns beam_width sequences from the fla
   const result = JSON.parse(r.stdout);
   assertEquals(result.backend, "wasm");
   assertEquals(result.mode, "beam_sample");
+  assertEquals(result.dtype, "fp32");
   assertEquals(result.settings, {
+    chat: false,
     outputLen: 4,
     topK: 20,
     topP: 0.8,

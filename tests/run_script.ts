@@ -20,6 +20,14 @@ export interface ScriptRun {
   stderr: string;
 }
 
+/** Where and with what environment a script runs. */
+export interface RunOptions {
+  /** Working folder (default the current one). */
+  cwd?: string;
+  /** Variables added to `NO_COLOR=1` and the inherited environment. */
+  env?: Record<string, string>;
+}
+
 /**
  * Runs `deno run -A <script> <args…>` (in `cwd`, default the current folder) and waits for it.
  * @example
@@ -30,12 +38,13 @@ export interface ScriptRun {
 export async function runScript(
   script: string,
   args: readonly string[],
-  cwd?: string,
+  where: string | RunOptions = {},
 ): Promise<ScriptRun> {
+  const { cwd, env } = typeof where === "string" ? { cwd: where, env: {} } : where;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", script, ...args],
     ...(cwd === undefined ? {} : { cwd }),
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -48,7 +48,14 @@ export function parseBackendRequest(value: string): BackendRequest {
  * ```
  */
 export async function webGpuAdapter(): Promise<
-  { vendor: string; architecture: string; description: string; isFallback: boolean } | undefined
+  {
+    vendor: string;
+    architecture: string;
+    description: string;
+    isFallback: boolean;
+    /** Whether the adapter offers `shader-f16` (fp16 arithmetic in shaders). */
+    fp16: boolean;
+  } | undefined
 > {
   prepareGpuEnvironment();
   const gpu = (globalThis.navigator as Navigator & { gpu?: GPU }).gpu;
@@ -62,6 +69,7 @@ export async function webGpuAdapter(): Promise<
     description: info.description,
     isFallback: (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ??
       false,
+    fp16: adapter.features.has("shader-f16"),
   };
 }
 

@@ -29,10 +29,13 @@ import {
   chooseBackend,
   configureRuntime,
   sessionOptions,
+  webGpuAdapter,
 } from "./backend.ts";
 import { type ModelGeometry, modelGeometry } from "./config.ts";
 import { embeddingTables, type InitializerShape, initializerShapes } from "./graph_info.ts";
-import { type HubOptions, resolveModelFolder } from "./hub.ts";
+import type { HubOptions } from "./hub.ts";
+import type { DtypeRequest, ModelFiles } from "./model_files.ts";
+import { resolveModel } from "./model_source.ts";
 import { type CacheNames, type CacheShape, KvCache } from "./kv_cache.ts";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
 
@@ -40,6 +43,8 @@ import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
 export interface LoadOptions extends HubOptions {
   /** Execution provider: `auto` (default) = WebGPU when an adapter exists, else WASM. */
   backend?: BackendRequest;
+  /** Which file variant: `auto` (default) chooses per backend as transformers.js does. */
+  dtype?: DtypeRequest;
 }
 
 /** One timed session run. */
@@ -88,7 +93,16 @@ export class OnnxCausalLM implements LanguageModel {
     readonly vocabSize: number,
     /** Longest sequence (prompt and generated tokens) the graph can take, when it is bounded. */
     readonly maxPositions: number | undefined,
+    /** The graph, external data and dtype that run. */
+    readonly files: ModelFiles,
+    /** The Hub repository the files came from, when they did. */
+    readonly repo: string | undefined,
   ) {}
+
+  /** Path of the ONNX graph that runs. */
+  get graphPath(): string {
+    return `${this.folder}/${this.files.graph}`;
+  }
 
   /**
    * Loads a model folder (or Hub id, downloaded into the cache) on the requested backend.
@@ -101,7 +115,10 @@ export class OnnxCausalLM implements LanguageModel {
    * ```
    */
   static async load(name: string, options: LoadOptions = {}): Promise<OnnxCausalLM> {
-    const folder = await resolveModelFolder(name, options);
+    const backend = await chooseBackend(options.backend ?? "auto");
+    const fp16Supported = backend === "webgpu" ? (await webGpuAdapter())?.fp16 ?? false : true;
+    const source = await resolveModel(name, { ...options, backend, fp16Supported });
+    const { folder, files } = source;
     const readJson = async (file: string, optional = false) => {
       const path = `${folder}/${file}`;
       let text: string;
@@ -122,12 +139,12 @@ export class OnnxCausalLM implements LanguageModel {
       await readJson("generation_config.json", true),
     );
     const tokenizer = await loadTokenizer(folder);
-    const backend = await chooseBackend(options.backend ?? "auto");
-    const { session, initializers } = await createSession(folder, backend, geometry);
+    const { session, initializers } = await createSession(folder, files, backend, geometry);
+    const graph = `${folder}/${files.graph}`;
     let layout, maxPositions;
     try {
-      maxPositions = checkGraph(folder, geometry, session, initializers);
-      layout = cacheLayout(session, geometry, folder);
+      maxPositions = checkGraph(folder, graph, geometry, session, initializers);
+      layout = cacheLayout(session, geometry, graph);
     } catch (e) {
       await exclusive(() => session.release());
       throw e;
@@ -146,6 +163,8 @@ export class OnnxCausalLM implements LanguageModel {
       cacheShape,
       vocabSize,
       maxPositions,
+      files,
+      source.repo,
     );
   }
 
@@ -210,7 +229,7 @@ export class OnnxCausalLM implements LanguageModel {
       cache.dispose();
       throw new RangeError(
         `position ${past + n - 1} is beyond the ${this.maxPositions} positions of ` +
-          `${this.folder}/onnx/model.onnx (tokens so far: ${past}, this run: ${n})`,
+          `${this.graphPath} (tokens so far: ${past}, this run: ${n})`,
       );
     }
     const int64 = (values: number[], dims: number[]) =>
@@ -233,7 +252,7 @@ export class OnnxCausalLM implements LanguageModel {
     const { outputs, all, ms } = await exclusive(async () => {
       const t0 = performance.now();
       const outputs = await this.session.run(feeds);
-      const all = (await outputs.logits.getData()) as Float32Array;
+      const all = toFloat32(await outputs.logits.getData());
       return { outputs, all, ms: performance.now() - t0 };
     });
     const logitsTensor = outputs.logits;
@@ -344,26 +363,50 @@ function presentName(input: string): string {
   return input.replace(/^past_key_values/, "present");
 }
 
+/**
+ * Logits as float32 whatever the graph's output type: fp16 exports return float16 (a
+ * `Float16Array` where the runtime has one, else raw `Uint16Array` halves).
+ */
+function toFloat32(data: ort.Tensor.DataType): Float32Array {
+  if (data instanceof Float32Array) return data;
+  if (typeof Float16Array !== "undefined" && data instanceof Float16Array) {
+    return Float32Array.from(data);
+  }
+  if (data instanceof Uint16Array) return Float32Array.from(data, halfToFloat);
+  throw new Error(`logits of type ${data.constructor.name} are not supported`);
+}
+
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1, exponent = (h >> 10) & 0x1f, fraction = h & 0x3ff;
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+  if (exponent === 31) return fraction ? NaN : sign * Infinity;
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+}
+
 async function createSession(
   folder: string,
+  files: ModelFiles,
   backend: Backend,
   geometry: ModelGeometry,
 ): Promise<{ session: ort.InferenceSession; initializers: InitializerShape[] }> {
-  const path = `${folder}/onnx/model.onnx`;
+  const path = `${folder}/${files.graph}`;
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
   } catch (e) {
     throw new Error(`cannot read ${path}: ${(e as Error).message}`);
   }
+  // onnxruntime-web names external data as the graph's `location` entries: the file names.
   const externalData: { path: string; data: Uint8Array }[] = [];
-  try {
-    externalData.push({
-      path: "model.onnx_data",
-      data: await Deno.readFile(`${path}_data`),
-    });
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  for (const file of files.externalData) {
+    try {
+      externalData.push({
+        path: file.slice(file.lastIndexOf("/") + 1),
+        data: await Deno.readFile(`${folder}/${file}`),
+      });
+    } catch (e) {
+      throw new Error(`cannot read ${folder}/${file}: ${(e as Error).message}`);
+    }
   }
   const gpuOutputs = Array.from({ length: geometry.layers }, (_, i) => [
     `present.${i}.key`,
@@ -395,13 +438,13 @@ async function createSession(
 function cacheLayout(
   session: ort.InferenceSession,
   geometry: ModelGeometry,
-  folder: string,
+  graph: string,
 ): { cacheNames: CacheNames[]; cacheShape: CacheShape } {
   const required = ["input_ids", "past_key_values.0.key", "past_key_values.0.value"];
   const missing = required.filter((n) => !session.inputNames.includes(n));
   if (missing.length > 0 || !session.outputNames.includes("logits")) {
     throw new Error(
-      `${folder}/onnx/model.onnx is not a decoder with past key values (optimum's ` +
+      `${graph} is not a decoder with past key values (optimum's ` +
         `text-generation-with-past export): missing ${
           [...missing, ...(session.outputNames.includes("logits") ? [] : ["output logits"])]
             .join(", ")
@@ -416,7 +459,7 @@ function cacheLayout(
     for (const name of [key, value]) {
       if (!session.inputNames.includes(name) || !session.outputNames.includes(presentName(name))) {
         throw new Error(
-          `${folder}/onnx/model.onnx lacks ${name} or ${presentName(name)} although ` +
+          `${graph} lacks ${name} or ${presentName(name)} although ` +
             `config.json says ${geometry.layers} layers`,
         );
       }
@@ -425,7 +468,7 @@ function cacheLayout(
   const meta = session.inputMetadata.find((m) => m.name === "past_key_values.0.key");
   const type = meta?.isTensor ? meta.type : "float32";
   if (type !== "float32" && type !== "float16") {
-    throw new Error(`${folder}/onnx/model.onnx: KV cache type ${type} is not supported`);
+    throw new Error(`${graph}: KV cache type ${type} is not supported`);
   }
   return {
     cacheNames,
@@ -441,11 +484,12 @@ function cacheLayout(
  */
 function checkGraph(
   folder: string,
+  graph: string,
   geometry: ModelGeometry,
   session: ort.InferenceSession,
   initializers: readonly InitializerShape[],
 ): number | undefined {
-  const graph = `${folder}/onnx/model.onnx`, config = `${folder}/config.json`;
+  const config = `${folder}/config.json`;
   const mismatch = (what: string, configured: number, key: string, actual: number, where: string) =>
     new Error(
       `${config} says ${key} = ${configured} but ${graph} has ${actual} ${what} (${where}); ` +

@@ -23,6 +23,7 @@ import { logitsProcessors } from "../decoding/processors.ts";
 import type { DecodingMode, Trace } from "../decoding/trace.ts";
 import type { Backend } from "./backend.ts";
 import type { OnnxCausalLM, RunRecord } from "./causal_lm.ts";
+import type { Dtype } from "./model_files.ts";
 import { EMBEDDED_MODEL, modelLabel } from "./embedded.ts";
 import { textStream } from "./tokenizer.ts";
 
@@ -63,6 +64,8 @@ export const QUESTION3_DEFAULTS = {
   minNewTokens: 0,
   /** Off (1). */
   typicalP: 1,
+  /** Off: the prompt is encoded as plain text, as the handout does. */
+  chat: false,
 } as const;
 
 /** Settings of one generation; the defaults are {@linkcode QUESTION3_DEFAULTS}. */
@@ -91,6 +94,8 @@ export interface TextGenerationOptions {
   minP?: number;
   /** HF `typical_p`; 1 disables. */
   typicalP?: number;
+  /** Wrap the prompt as one user turn in the model's chat template (instruct models). */
+  chat?: boolean;
   /** Record the decoding trace (for drawings). */
   trace?: boolean | TraceOptions;
   /** Receives text as it is generated; only called when one sequence is generated. */
@@ -120,10 +125,12 @@ export type Settings =
 
 /** What {@linkcode generateText} returns. */
 export interface TextGenerationResult {
-  /** Model folder (the embedded model as `data/models/brown-gpt2`). */
+  /** Hub repository, else model folder (the embedded model as `data/models/brown-gpt2`). */
   model: string;
   /** Backend that ran the model. */
   backend: Backend;
+  /** The dtype of the graph that ran (`fp32`, `fp16`, `q8`, …). */
+  dtype: Dtype;
   /** The decoding strategy that ran. */
   mode: DecodingMode;
   /** Settings used, defaults filled in (`minP` stays absent when off). */
@@ -174,6 +181,7 @@ export async function generateText(
     noRepeatNgramSize: options.noRepeatNgramSize ?? d.noRepeatNgramSize,
     minNewTokens: options.minNewTokens ?? d.minNewTokens,
     typicalP: options.typicalP ?? d.typicalP,
+    chat: options.chat ?? d.chat,
     ...(options.minP === undefined ? {} : { minP: options.minP }),
   };
   if (!Number.isInteger(settings.outputLen) || settings.outputLen <= 0) {
@@ -185,7 +193,9 @@ export async function generateText(
   // The processors validate their settings as they are built (top_p in (0, 1] among them),
   // before the model runs.
   logitsProcessors({ ...settings, doSample: true, eosTokenIds: model.eosTokenIds });
-  const promptIds = model.tokenizer.encode(prompt);
+  const promptIds = settings.chat
+    ? model.tokenizer.encodeChat([{ role: "user", content: prompt }])
+    : model.tokenizer.encode(prompt);
   if (promptIds.length === 0) throw new RangeError("the prompt encodes to no tokens");
   const limit = model.maxPositions;
   if (limit !== undefined && promptIds.length + settings.outputLen > limit) {
@@ -196,8 +206,9 @@ export async function generateText(
     );
   }
   const base = {
-    model: modelLabel(model.folder),
+    model: model.repo ?? modelLabel(model.folder),
     backend: model.backend,
+    dtype: model.files.dtype,
     settings,
     prompt,
     promptIds,

@@ -4,6 +4,12 @@
  * plus a streaming decoder that prints text as tokens arrive without splitting a multi-byte
  * character.
  *
+ * Special tokens are added as transformers.js's text-generation pipeline adds them: only when
+ * `tokenizer_config.json` sets `add_bos_token` or `add_eos_token` (OPT: its post-processor then
+ * prepends `</s>`). Chat templates are rendered with `@huggingface/jinja` as transformers.js's
+ * `apply_chat_template` renders them (messages, `add_generation_prompt`, the special tokens by
+ * name), and the result is encoded without special tokens.
+ *
  * @example
  * ```ts
  * import { loadTokenizer } from "./tokenizer.ts";
@@ -12,12 +18,27 @@
  * ```
  * @module
  */
+import { Template } from "@huggingface/jinja";
 import { Tokenizer } from "@huggingface/tokenizers";
+
+/** One turn of a chat. */
+export interface ChatMessage {
+  /** `system`, `user` or `assistant`. */
+  role: string;
+  /** The turn's text. */
+  content: string;
+}
 
 /** Encoding and decoding as a generation script uses them. */
 export interface TextTokenizer {
-  /** Token ids of `text`, with the special tokens the tokenizer adds by default (as HF does). */
+  /** Token ids of `text`, with special tokens when the config asks for them (as transformers.js). */
   encode(text: string): number[];
+  /** The chat template applied to `messages` with the generation prompt; throws without one. */
+  applyChatTemplate(messages: readonly ChatMessage[]): string;
+  /** Token ids of a rendered chat (no special tokens added: the template holds them). */
+  encodeChat(messages: readonly ChatMessage[]): number[];
+  /** Whether `tokenizer_config.json` has a chat template. */
+  readonly hasChatTemplate: boolean;
   /** Text of `ids`, special tokens skipped. */
   decode(ids: readonly number[]): string;
   /** Text of one token, special tokens kept (for traces and drawings). */
@@ -57,8 +78,46 @@ export async function loadTokenizer(folder: string): Promise<TextTokenizer> {
         (e as Error).message,
     );
   }
+  const addSpecialTokens = Boolean(config.add_bos_token || config.add_eos_token);
+  const template = typeof config.chat_template === "string"
+    ? config.chat_template
+    : Array.isArray(config.chat_template)
+    ? (config.chat_template as { name: string; template: string }[])
+      .find((t) => t.name === "default")?.template
+    : undefined;
+  let compiled: Template | undefined;
+  const specials: Record<string, string> = {};
+  for (
+    const key of [
+      "bos_token",
+      "eos_token",
+      "unk_token",
+      "sep_token",
+      "pad_token",
+      "cls_token",
+      "mask_token",
+    ]
+  ) {
+    const v = config[key];
+    const text = typeof v === "string" ? v : typeof v?.content === "string" ? v.content : undefined;
+    if (text) specials[key] = text;
+  }
+  const applyChatTemplate = (messages: readonly ChatMessage[]) => {
+    if (!template) {
+      throw new Error(
+        `${folder}/tokenizer_config.json has no chat_template; --chat needs an instruct model ` +
+          `(one whose tokenizer_config.json has a chat_template)`,
+      );
+    }
+    compiled ??= new Template(template);
+    return compiled.render({ messages, add_generation_prompt: true, ...specials });
+  };
   return {
-    encode: (text) => tokenizer.encode(text).ids,
+    encode: (text) => tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids,
+    applyChatTemplate,
+    encodeChat: (messages) =>
+      tokenizer.encode(applyChatTemplate(messages), { add_special_tokens: false }).ids,
+    hasChatTemplate: template !== undefined,
     decode: (ids) => tokenizer.decode([...ids], { skip_special_tokens: true }),
     tokenText: (id) => tokenizer.decode([id], { skip_special_tokens: false }),
   };
