@@ -16,6 +16,7 @@
 import { OnnxCausalLM } from "../onnx/causal_lm.ts";
 import { BACKEND_REQUESTS, type BackendRequest } from "../onnx/backend.ts";
 import { EMBEDDED_MODEL, embeddedModelFolder } from "../onnx/embedded.ts";
+import { DTYPE_REQUESTS, type DtypeRequest } from "../onnx/model_files.ts";
 import { generateText, QUESTION3_DEFAULTS } from "../onnx/text_generation.ts";
 import { formatHandout, formatRunInfo } from "../questions/question3.ts";
 import {
@@ -48,8 +49,9 @@ export const QUESTION3_CLI = {
     hf_model_name: flag({
       value: text("a model folder or a Hub id"),
       default: d.model,
-      help: "the model (HF layout with onnx/model.onnx)",
+      help: "a folder or Hub id (facebook/opt-350m runs its ONNX export Xenova/opt-350m)",
       valueName: "NAME",
+      aliases: ["model"],
     }),
     prompt_seq: flag({
       value: text("any text"),
@@ -129,6 +131,19 @@ export const QUESTION3_CLI = {
       help: "auto: WebGPU if an adapter exists, else WASM",
       valueName: "B",
     }),
+    dtype: flag({
+      value: oneOf(DTYPE_REQUESTS),
+      default: "auto" as DtypeRequest,
+      help: "file variant as transformers.js names it; auto: q8 on WASM, fp32 on WebGPU",
+      valueName: "D",
+    }),
+    revision: flag({
+      value: text("a branch, tag or commit"),
+      default: "main",
+      help: "Hub revision of the model",
+      valueName: "REV",
+    }),
+    chat: switchFlag("wrap the prompt as a user turn in the model's chat template"),
     no_sample: switchFlag("greedy search (width 1) or beam search (width > 1), no sampling"),
     json: switchFlag("print one JSON object instead of text"),
     verbose: switchFlag(
@@ -168,6 +183,9 @@ export function parseQuestion3Flags(args: readonly string[]) {
     ...(v.min_p === undefined ? {} : { minP: v.min_p }),
     seed: v.seed,
     backend: v.backend,
+    dtype: v.dtype,
+    revision: v.revision,
+    chat: v.chat,
     doSample: !v.no_sample,
     json: v.json,
     verbose: v.verbose,
@@ -196,13 +214,19 @@ async function run(flags: Question3Flags): Promise<number> {
   let model: OnnxCausalLM | undefined;
   try {
     const name = flags.hfModelName === EMBEDDED_MODEL ? embeddedModelFolder() : flags.hfModelName;
-    model = await OnnxCausalLM.load(name, { backend: flags.backend });
+    model = await OnnxCausalLM.load(name, {
+      backend: flags.backend,
+      dtype: flags.dtype,
+      revision: flags.revision,
+    });
     const encoder = new TextEncoder();
     // stdout carries exactly the handout's lines; the backend and the live text go to stderr,
     // where a person watching sees them and a redirected run does not repeat the text.
     const chatty = flags.verbose || (Deno.stderr.isTerminal() && !flags.json);
     const streaming = chatty && flags.beamWidth === 1;
-    if (chatty) console.error(`backend: ${model.backend}`);
+    if (chatty) {
+      console.error(`backend: ${model.backend}, ${model.files.graph} (${model.files.dtype})`);
+    }
     // The header goes out with the first piece, so an early error prints nothing half-done.
     let streamed = false;
     const stream = (piece: string) => {
@@ -214,6 +238,8 @@ async function run(flags: Question3Flags): Promise<number> {
       hfModelName: _model,
       promptSeq,
       backend: _backend,
+      dtype: _dtype,
+      revision: _revision,
       json: _json,
       verbose: _verbose,
       help: _help,

@@ -23,7 +23,8 @@ import { LOG_AXIS } from "../show/roofline.ts";
 import { type Displayable, markdown, plot, table } from "../show/mod.ts";
 import type { OnnxCausalLM } from "../onnx/causal_lm.ts";
 import type { ModelGeometry } from "../onnx/config.ts";
-import { EMBEDDED_MODEL, modelLabel } from "../onnx/embedded.ts";
+import { EMBEDDED_MODEL, embeddedModelFolder, modelLabel } from "../onnx/embedded.ts";
+import { type DtypeRequest, parseDtype } from "../onnx/model_files.ts";
 import type { PhaseTiming } from "../onnx/timing.ts";
 import {
   generateText,
@@ -65,6 +66,24 @@ export interface SweepRun {
   command: string;
   /** The experiment's result. */
   result: TextGenerationResult;
+}
+
+/**
+ * The model the Question 3 notebook runs: `$QUESTION3_MODEL` (a folder or Hub id, e.g.
+ * `facebook/opt-350m`) with `$QUESTION3_DTYPE` (default `auto`), else the embedded model, so a
+ * student reruns the notebook on another model with no code edit.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * Deno.env.delete("QUESTION3_MODEL");
+ * assertEquals(question3Model().dtype, "auto");
+ * ```
+ */
+export function question3Model(): { name: string; dtype: DtypeRequest } {
+  return {
+    name: Deno.env.get("QUESTION3_MODEL") || embeddedModelFolder(),
+    dtype: parseDtype(Deno.env.get("QUESTION3_DTYPE") || "auto"),
+  };
 }
 
 /**
@@ -125,7 +144,12 @@ export async function flagSweep(
   for (const value of values) {
     const settings = { ...base, [OPTION_OF[flag]]: value };
     const result = await generateText(model, base.prompt ?? QUESTION3_DEFAULTS.prompt, settings);
-    runs.push({ flag, value, command: launchCommand(settings, model.folder), result });
+    runs.push({
+      flag,
+      value,
+      command: launchCommand(settings, model.repo ?? model.folder),
+      result,
+    });
   }
   return runs;
 }
