@@ -162,6 +162,12 @@ Deno.test("every replica layout and dtype downloads, loads and generates as PyTo
         const ref = reference(c.model);
         assertEquals(model.tokenizer.encode(ref.prompt), ref.promptIds, `${label}: prompt ids`);
         await check(model, ref, c, label, ref.prefillLogits);
+        if (c.model === "llama" && c.dtype === "fp32") {
+          // onnx-community style: the LM head runs on the last position only.
+          assert(model.session.inputNames.includes("num_logits_to_keep"), label);
+          const prefill = model.runs.find((r) => r.phase === "prefill")!;
+          assertEquals(prefill.logitsBytes, 4 * model.vocabSize, "one position's logits");
+        }
       } finally {
         await model.dispose();
       }

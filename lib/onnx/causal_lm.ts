@@ -7,7 +7,7 @@
  *
  * Inputs: `input_ids`, `attention_mask`, `position_ids` (when the graph has it),
  * `past_key_values.{i}.key/.value` `[rows, kvHeads, past, headDim]` (past 0 allowed),
- * `use_cache_branch` for merged decoders. Outputs: `logits`, `present.{i}.key/.value`. On
+ * `use_cache_branch` for merged decoders, `num_logits_to_keep` (fed 1) when the graph has it. Outputs: `logits`, `present.{i}.key/.value`. On
  * WebGPU the `present.*` outputs stay on the GPU and only the logits are downloaded.
  *
  * @example
@@ -246,6 +246,11 @@ export class OnnxCausalLM implements LanguageModel {
       const positions = Array.from({ length: n }, (_, j) => past + j);
       feeds.position_ids = int64(tokens.flatMap(() => positions), [rows, n]);
     }
+    // Newer exports compute the LM head for the last k positions only (transformers.js feeds
+    // 1 while generating); only the last position's logits are used here.
+    if (inputs.includes("num_logits_to_keep")) {
+      feeds.num_logits_to_keep = new ort.Tensor("int64", BigInt64Array.from([1n]), []);
+    }
     if (inputs.includes("use_cache_branch")) {
       feeds.use_cache_branch = new ort.Tensor("bool", new Uint8Array([past > 0 ? 1 : 0]), [1]);
     }
@@ -260,9 +265,9 @@ export class OnnxCausalLM implements LanguageModel {
       if (!name.startsWith("past_key_values")) t.dispose();
     }
     cache.dispose();
-    const vocab = logitsTensor.dims[2];
+    const [, kept, vocab] = logitsTensor.dims;
     const logits = Array.from({ length: rows }, (_, r) => {
-      const offset = (r * n + n - 1) * vocab;
+      const offset = (r * kept + kept - 1) * vocab;
       return all.slice(offset, offset + this.vocabSize);
     });
     logitsTensor.dispose();

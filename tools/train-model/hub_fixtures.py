@@ -7,7 +7,7 @@ every dtype and layout the replica Hub serves:
 
     models/opt/onnx/{model,model_fp16,model_quantized}.onnx
     models/opt/onnx/{decoder_model_merged,decoder_model_merged_quantized}.onnx   (legacy)
-    models/llama/onnx/model.onnx + model.onnx_data                               (external data)
+    models/llama/onnx/model.onnx + model.onnx_data    (external data, num_logits_to_keep input)
     models/llama/onnx/{model_fp16,model_quantized}.onnx
 
 plus `reference.json`: PyTorch's greedy tokens and last-position logits for a prompt (and, for
@@ -278,7 +278,9 @@ def build_llama(base, docs, folder, work, steps):
     onnx_dir = os.path.join(folder, "onnx")
     os.makedirs(onnx_dir)
     with_past = export(model, LLAMA_CONFIG, os.path.join(work, "llama_past.onnx"), True, True)
-    onnx_variants.save(with_past, os.path.join(onnx_dir, "model.onnx"), external=True)
+    # onnx-community style: external data and a num_logits_to_keep input.
+    onnx_variants.save(onnx_variants.keep_last_logits(with_past),
+                       os.path.join(onnx_dir, "model.onnx"), external=True)
     onnx_variants.save(onnx_variants.to_fp16(with_past), os.path.join(onnx_dir, "model_fp16.onnx"))
     onnx_variants.save(onnx_variants.quantize_q8(with_past),
                        os.path.join(onnx_dir, "model_quantized.onnx"))

@@ -9,6 +9,8 @@
   the logits are what a fp16 export hands the runtime, and the numbers carry fp16 rounding;
 - `merge`: optimum's legacy `decoder_model_merged.onnx`, an `If` on `use_cache_branch` over the
   graph without past (prefill) and the graph with past (decode), initializers shared;
+- `keep_last_logits`: the `num_logits_to_keep` input of newer exports (onnx-community): logits
+  for the last k positions only, all of them for 0;
 - `save`: one file, or the tensors in `<name>_data` beside it (external data).
 """
 
@@ -114,6 +116,30 @@ def to_fp16(model, io_names=("past_key_values.", "present.", "logits")):
     del graph.node[:]
     graph.node.extend(nodes)
     del graph.value_info[:]
+    return model
+
+
+def keep_last_logits(model):
+    """Adds `num_logits_to_keep` (int64 scalar): `logits` becomes the last k positions."""
+    model = _copy(model)
+    graph = model.graph
+    for node in graph.node:
+        for i, name in enumerate(node.output):
+            if name == "logits":
+                node.output[i] = "logits_all"
+    graph.input.append(helper.make_tensor_value_info("num_logits_to_keep", TensorProto.INT64, []))
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "keep_axes"),
+        numpy_helper.from_array(np.array([np.iinfo(np.int64).max], dtype=np.int64), "keep_end"),
+    ])
+    graph.node.extend([
+        helper.make_node("Neg", ["num_logits_to_keep"], ["keep_start_scalar"]),
+        helper.make_node("Unsqueeze", ["keep_start_scalar", "keep_axes"], ["keep_start"]),
+        helper.make_node("Constant", [], ["keep_axis"],
+                         value=numpy_helper.from_array(np.array([1], dtype=np.int64))),
+        helper.make_node("Slice", ["logits_all", "keep_start", "keep_end", "keep_axis"],
+                         ["logits"]),
+    ])
     return model
 
 
