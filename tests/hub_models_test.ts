@@ -140,25 +140,28 @@ async function check(
   );
 }
 
-Deno.test("every replica layout and dtype downloads, loads and generates as PyTorch does (WASM)", async () => {
+Deno.test("every replica layout and dtype downloads, loads and generates as PyTorch does (WASM, native CPU)", async () => {
   const hub = await startHubReplica();
   const cacheDir = await Deno.makeTempDir({ prefix: "hf-cache-test-" });
   try {
-    for (const c of CASES) {
-      const label = `${c.repo} ${c.dtype}`;
+    for (const [c, backend] of CASES.flatMap((c) => [[c, "wasm"], [c, "cpu"]] as const)) {
+      const label = `${c.repo} ${c.dtype} ${backend}`;
       const model = await OnnxCausalLM.load(c.repo, {
-        backend: "wasm",
+        backend,
+        threads: 2,
         dtype: c.dtype,
         endpoint: hub.endpoint,
         cacheDir,
         ...quiet,
       });
       try {
-        assertEquals([model.files.graph, model.files.dtype, model.repo], [
+        assertEquals([model.files.graph, model.files.dtype, model.repo, model.backend], [
           c.graph,
           c.dtype,
           c.repo,
+          backend,
         ]);
+        assertEquals(model.threads, backend === "cpu" ? 2 : 1);
         const ref = reference(c.model);
         assertEquals(model.tokenizer.encode(ref.prompt), ref.promptIds, `${label}: prompt ids`);
         await check(model, ref, c, label, ref.prefillLogits);

@@ -30,7 +30,7 @@ Deno.test("auto resolves as transformers.js's selectDtype does, per backend and 
     { "transformers.js_config": { dtype: { encoder_model: "q4" } } },
     { "transformers.js_config": { dtype: "fp32", device_config: { webgpu: { dtype: "q4f16" } } } },
   ];
-  for (const backend of ["wasm", "webgpu"] as const) {
+  for (const backend of ["wasm", "webgpu", "cpu"] as const) {
     for (const config of configs) {
       // session.js: the device_config of the selected device overlays the config first.
       // deno-lint-ignore no-explicit-any

@@ -17,7 +17,7 @@ const BAD_FLAGS: [string[], string, RegExp][] = [
   [["--output_len", "0"], "--output_len", />= 1/],
   [["--output_len", "ten"], "--output_len", /integer/],
   [["--seed", "-3"], "--seed", />= 0/],
-  [["--backend", "cuda"], "--backend", /auto, webgpu, wasm/],
+  [["--backend", "cuda"], "--backend", /auto, webgpu, wasm, cpu/],
   [["--top_k"], "--top_k", /needs a value/],
   [["--temprature", "2"], "--temprature", /unknown flag/],
   [["stray"], "stray", /flags start with --/],
@@ -83,6 +83,19 @@ Deno.test("question3 prints the handout's shape and streams the text (width 1)",
   assertEquals(quiet.stdout, r.stdout);
   assertEquals(quiet.stderr, "");
   assertEquals(quiet.stdout.split("\n")[0], `Prompt: What is Apple?`);
+});
+
+Deno.test("question3 --backend cpu: the native runtime greedy-decodes the tokens WASM does", async () => {
+  const args = ["--output_len", "12", "--no_sample", "--json"];
+  const cpu = await cli([...args, "--backend", "cpu", "--threads", "1", "--verbose"]);
+  assertEquals(cpu.code, 0, cpu.stderr);
+  assertStringIncludes(cpu.stderr, "backend: cpu, 1 thread, onnx/model.onnx (fp32)");
+  const wasm = await cli([...args, "--backend", "wasm"]);
+  assertEquals(JSON.parse(cpu.stdout).outputs[0].ids, JSON.parse(wasm.stdout).outputs[0].ids);
+  assertEquals(JSON.parse(cpu.stdout).backend, "cpu");
+  const bad = await cli(["--backend", "cpu", "--threads", "0"]);
+  assertEquals(bad.code, 2);
+  assertStringIncludes(bad.stderr, "--threads");
 });
 
 Deno.test("question3 --json with beams returns beam_width sequences from the flags", async () => {

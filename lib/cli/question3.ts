@@ -128,8 +128,14 @@ export const QUESTION3_CLI = {
     backend: flag({
       value: oneOf(BACKEND_REQUESTS),
       default: "auto" as BackendRequest,
-      help: "auto: WebGPU if an adapter exists, else WASM",
+      help: "auto: WebGPU if an adapter exists, else cpu (onnxruntime-node), else WASM",
       valueName: "B",
+    }),
+    threads: flag({
+      value: integer({ min: 1 }),
+      help: "threads of the cpu backend",
+      valueName: "N",
+      defaultText: "free cores",
     }),
     dtype: flag({
       value: oneOf(DTYPE_REQUESTS),
@@ -183,6 +189,7 @@ export function parseQuestion3Flags(args: readonly string[]) {
     ...(v.min_p === undefined ? {} : { minP: v.min_p }),
     seed: v.seed,
     backend: v.backend,
+    ...(v.threads === undefined ? {} : { threads: v.threads }),
     dtype: v.dtype,
     revision: v.revision,
     chat: v.chat,
@@ -218,6 +225,7 @@ async function run(flags: Question3Flags): Promise<number> {
       backend: flags.backend,
       dtype: flags.dtype,
       revision: flags.revision,
+      ...(flags.threads === undefined ? {} : { threads: flags.threads }),
     });
     const encoder = new TextEncoder();
     // stdout carries exactly the handout's lines; the backend and the live text go to stderr,
@@ -225,7 +233,11 @@ async function run(flags: Question3Flags): Promise<number> {
     const chatty = flags.verbose || (Deno.stderr.isTerminal() && !flags.json);
     const streaming = chatty && flags.beamWidth === 1;
     if (chatty) {
-      console.error(`backend: ${model.backend}, ${model.files.graph} (${model.files.dtype})`);
+      const n = model.threads;
+      const threads = model.backend === "cpu" ? `, ${n} thread${n === 1 ? "" : "s"}` : "";
+      console.error(
+        `backend: ${model.backend}${threads}, ${model.files.graph} (${model.files.dtype})`,
+      );
     }
     // The header goes out with the first piece, so an early error prints nothing half-done.
     let streamed = false;
@@ -240,6 +252,7 @@ async function run(flags: Question3Flags): Promise<number> {
       backend: _backend,
       dtype: _dtype,
       revision: _revision,
+      threads: _threads,
       json: _json,
       verbose: _verbose,
       help: _help,

@@ -1,11 +1,15 @@
 /**
- * Which onnxruntime-web execution provider runs the model: WebGPU when the runtime offers a
- * GPU adapter, WASM (CPU) otherwise, or whichever the caller forces. The choice is returned so
- * every result can say which backend produced it.
+ * Which runtime runs the model: onnxruntime-web on WebGPU when the runtime offers a GPU adapter,
+ * else the native CPU runtime (onnxruntime-node, its own kernels and threads) when it loads,
+ * else onnxruntime-web's WASM; or whichever the caller forces. The choice is returned so every
+ * result can say which backend produced it. All three share one session interface (the
+ * `onnxruntime-common` API); {@linkcode ortFor} hands out the module of a backend, whose
+ * `Tensor` class its sessions accept.
  *
  * Under Deno the bundled onnxruntime-web builds load their WebAssembly from the installed npm
  * package (no network) but cannot start their thread pool: the pool's workers are `blob:` URLs,
- * which Deno refuses. {@linkcode configureRuntime} therefore pins `numThreads` to 1.
+ * which Deno refuses. {@linkcode configureRuntime} therefore pins `numThreads` to 1. The `cpu`
+ * backend takes `threads` (default: the cores not busy, from the load average).
  *
  * @example
  * ```ts
@@ -17,13 +21,71 @@
 import * as ort from "onnxruntime-web/webgpu";
 
 /** The backends a caller may ask for; `auto` picks WebGPU when an adapter exists. */
-export type BackendRequest = "auto" | "webgpu" | "wasm";
+export type BackendRequest = "auto" | "webgpu" | "wasm" | "cpu";
 
 /** A backend that actually runs a session. */
-export type Backend = "webgpu" | "wasm";
+export type Backend = "webgpu" | "wasm" | "cpu";
 
 /** Every accepted {@linkcode BackendRequest}, for flag validation and messages. */
-export const BACKEND_REQUESTS: readonly BackendRequest[] = ["auto", "webgpu", "wasm"];
+export const BACKEND_REQUESTS: readonly BackendRequest[] = ["auto", "webgpu", "wasm", "cpu"];
+
+/** The onnxruntime API every backend's module offers (`Tensor`, `InferenceSession`, `env`). */
+export type OrtModule = typeof ort;
+
+let nativeModule: Promise<OrtModule | undefined> | undefined;
+
+/**
+ * onnxruntime-node (the native CPU runtime), or `undefined` when it cannot load here (no
+ * prebuilt binary for this platform). Loaded once.
+ * @example
+ * ```ts
+ * const native = await nativeRuntime();
+ * console.log(native ? "native CPU runtime" : "WASM only");
+ * ```
+ */
+export function nativeRuntime(): Promise<OrtModule | undefined> {
+  nativeModule ??= import("onnxruntime-node").then(
+    (m) => m as unknown as OrtModule,
+    () => undefined,
+  );
+  return nativeModule;
+}
+
+/**
+ * The runtime module of a backend: onnxruntime-node for `cpu`, onnxruntime-web (configured by
+ * {@linkcode configureRuntime}) for `webgpu` and `wasm`.
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * const ortWasm = await ortFor("wasm");
+ * assert(new ortWasm.Tensor("float32", new Float32Array(2), [2]).dims[0] === 2);
+ * ```
+ */
+export async function ortFor(backend: Backend): Promise<OrtModule> {
+  if (backend !== "cpu") return configureRuntime();
+  const native = await nativeRuntime();
+  if (!native) {
+    throw new Error(
+      "backend cpu needs onnxruntime-node, which did not load here (no prebuilt binary for " +
+        `${Deno.build.os}-${Deno.build.arch}?); use --backend wasm`,
+    );
+  }
+  return native;
+}
+
+/**
+ * Cores not busy right now: the processor count less the 1-minute load average, at least 1.
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * assert(freeCores() >= 1 && freeCores() <= navigator.hardwareConcurrency);
+ * ```
+ */
+export function freeCores(): number {
+  const cores = navigator.hardwareConcurrency || 1;
+  const load = Deno.loadavg()[0];
+  return Math.max(1, Math.min(cores, Math.round(cores - load)));
+}
 
 /**
  * Checks that `value` names a backend request, with an error listing the allowed values.
@@ -75,7 +137,8 @@ export async function webGpuAdapter(): Promise<
 
 /**
  * Resolves a request to the backend that will run: `auto` is WebGPU when an adapter exists,
- * else WASM; `webgpu` without an adapter is an error rather than a silent fallback.
+ * else the native CPU runtime when it loads, else WASM; `webgpu` without an adapter is an error
+ * rather than a silent fallback.
  * @example
  * ```ts
  * const backend = await chooseBackend("wasm"); // "wasm"
@@ -83,16 +146,16 @@ export async function webGpuAdapter(): Promise<
  */
 export async function chooseBackend(request: BackendRequest): Promise<Backend> {
   parseBackendRequest(request);
-  if (request === "wasm") return "wasm";
+  if (request === "wasm" || request === "cpu") return request;
   const adapter = await webGpuAdapter();
   if (adapter) return "webgpu";
   if (request === "webgpu") {
     throw new Error(
       "backend webgpu was requested but this runtime offers no WebGPU adapter " +
-        "(navigator.gpu.requestAdapter() returned nothing); use --backend wasm or auto",
+        "(navigator.gpu.requestAdapter() returned nothing); use --backend cpu, wasm or auto",
     );
   }
-  return "wasm";
+  return await nativeRuntime() ? "cpu" : "wasm";
 }
 
 /**
@@ -133,9 +196,9 @@ export function configureRuntime(): typeof ort {
 }
 
 /**
- * The onnxruntime-web session options for a backend: execution provider, full graph
- * optimisation, and, on WebGPU, which outputs stay on the GPU (`gpuOutputs`) instead of being
- * downloaded after every run.
+ * The session options for a backend: execution provider, full graph optimisation, on WebGPU
+ * which outputs stay on the GPU (`gpuOutputs`) instead of being downloaded after every run, and
+ * on the native CPU runtime its intra-op threads.
  * @example
  * ```ts
  * sessionOptions("webgpu", ["present.0.key"]).preferredOutputLocation; // { "present.0.key": "gpu-buffer" }
@@ -144,9 +207,11 @@ export function configureRuntime(): typeof ort {
 export function sessionOptions(
   backend: Backend,
   gpuOutputs: readonly string[] = [],
+  threads = 1,
 ): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: [backend],
+    ...(backend === "cpu" ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
     graphOptimizationLevel: "all",
     // Quiet the native "some nodes were not assigned to the preferred EP" warning: onnxruntime
     // deliberately keeps shape arithmetic on the CPU.

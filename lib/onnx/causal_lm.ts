@@ -1,6 +1,7 @@
 /**
  * A causal language model exported to ONNX in Hugging Face's layout (optimum's
- * decoder-with-past signature), run by onnxruntime-web on WebGPU or WASM, as a
+ * decoder-with-past signature), run by onnxruntime-web on WebGPU or WASM or by onnxruntime-node
+ * on the CPU, as a
  * {@linkcode LanguageModel}: {@linkcode OnnxCausalLM.start} runs the prompt once (prefill) and
  * copies its KV cache to every row; each {@linkcode OnnxDecodeState.step} reorders the cache by
  * the rows' parents and runs one new token per row for all rows in one batched call.
@@ -27,7 +28,9 @@ import {
   type Backend,
   type BackendRequest,
   chooseBackend,
-  configureRuntime,
+  freeCores,
+  ortFor,
+  type OrtModule,
   sessionOptions,
   webGpuAdapter,
 } from "./backend.ts";
@@ -45,6 +48,8 @@ export interface LoadOptions extends HubOptions {
   backend?: BackendRequest;
   /** Which file variant: `auto` (default) chooses per backend as transformers.js does. */
   dtype?: DtypeRequest;
+  /** Intra-op threads of the `cpu` backend (default: the free cores); WASM and WebGPU use 1. */
+  threads?: number;
 }
 
 /** One timed session run. */
@@ -97,6 +102,10 @@ export class OnnxCausalLM implements LanguageModel {
     readonly files: ModelFiles,
     /** The Hub repository the files came from, when they did. */
     readonly repo: string | undefined,
+    /** The runtime module whose tensors the session takes. */
+    readonly ort: OrtModule,
+    /** Threads the session computes with. */
+    readonly threads: number,
   ) {}
 
   /** Path of the ONNX graph that runs. */
@@ -139,7 +148,19 @@ export class OnnxCausalLM implements LanguageModel {
       await readJson("generation_config.json", true),
     );
     const tokenizer = await loadTokenizer(folder);
-    const { session, initializers } = await createSession(folder, files, backend, geometry);
+    const threads = backend === "cpu" ? options.threads ?? freeCores() : 1;
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new RangeError(`threads must be a positive integer; got ${threads}`);
+    }
+    const runtime = await ortFor(backend);
+    const { session, initializers } = await createSession(
+      folder,
+      files,
+      backend,
+      geometry,
+      runtime,
+      threads,
+    );
     const graph = `${folder}/${files.graph}`;
     let layout, maxPositions;
     try {
@@ -165,6 +186,8 @@ export class OnnxCausalLM implements LanguageModel {
       maxPositions,
       files,
       source.repo,
+      runtime,
+      threads,
     );
   }
 
@@ -202,7 +225,7 @@ export class OnnxCausalLM implements LanguageModel {
       throw new RangeError(`rows must be a positive integer; got ${rows}`);
     }
     this.runs = [];
-    const empty = KvCache.empty(this.cacheNames, this.cacheShape, 1);
+    const empty = KvCache.empty(this.cacheNames, this.cacheShape, 1, this.ort);
     const first = await this.forward([prompt], empty, "prefill");
     const cache = await first.cache.reorder(new Array(rows).fill(0));
     return new OnnxDecodeState(this, new Array(rows).fill(first.logits[0]), cache);
@@ -233,7 +256,7 @@ export class OnnxCausalLM implements LanguageModel {
       );
     }
     const int64 = (values: number[], dims: number[]) =>
-      new ort.Tensor("int64", BigInt64Array.from(values, BigInt), dims);
+      new this.ort.Tensor("int64", BigInt64Array.from(values, BigInt), dims);
     const feeds: Record<string, ort.Tensor> = {
       ...cache.feeds(),
       input_ids: int64(tokens.flat(), [rows, n]),
@@ -249,10 +272,14 @@ export class OnnxCausalLM implements LanguageModel {
     // Newer exports compute the LM head for the last k positions only (transformers.js feeds
     // 1 while generating); only the last position's logits are used here.
     if (inputs.includes("num_logits_to_keep")) {
-      feeds.num_logits_to_keep = new ort.Tensor("int64", BigInt64Array.from([1n]), []);
+      feeds.num_logits_to_keep = new this.ort.Tensor("int64", BigInt64Array.from([1n]), []);
     }
     if (inputs.includes("use_cache_branch")) {
-      feeds.use_cache_branch = new ort.Tensor("bool", new Uint8Array([past > 0 ? 1 : 0]), [1]);
+      feeds.use_cache_branch = new this.ort.Tensor(
+        "bool",
+        new Uint8Array([past > 0 ? 1 : 0]),
+        [1],
+      );
     }
     const { outputs, all, ms } = await exclusive(async () => {
       const t0 = performance.now();
@@ -271,7 +298,13 @@ export class OnnxCausalLM implements LanguageModel {
       return all.slice(offset, offset + this.vocabSize);
     });
     logitsTensor.dispose();
-    const next = KvCache.fromOutputs(this.cacheNames, this.cacheShape, outputs, presentName);
+    const next = KvCache.fromOutputs(
+      this.cacheNames,
+      this.cacheShape,
+      outputs,
+      presentName,
+      this.ort,
+    );
     for (const [name, t] of Object.entries(outputs)) {
       if (name !== "logits" && !name.startsWith("present")) t.dispose();
     }
@@ -393,6 +426,8 @@ async function createSession(
   files: ModelFiles,
   backend: Backend,
   geometry: ModelGeometry,
+  runtime: OrtModule,
+  threads: number,
 ): Promise<{ session: ort.InferenceSession; initializers: InitializerShape[] }> {
   const path = `${folder}/${files.graph}`;
   let bytes: Uint8Array;
@@ -417,7 +452,6 @@ async function createSession(
     `present.${i}.key`,
     `present.${i}.value`,
   ]).flat();
-  configureRuntime();
   let initializers: InitializerShape[];
   try {
     initializers = initializerShapes(bytes);
@@ -425,11 +459,15 @@ async function createSession(
     throw new Error(`${path} is not a well-formed ONNX model: ${(e as Error).message}`);
   }
   try {
+    const options = sessionOptions(backend, gpuOutputs, threads);
+    // The native runtime reads the graph itself and finds its external data beside it.
     const session = await exclusive(() =>
-      ort.InferenceSession.create(bytes, {
-        ...sessionOptions(backend, gpuOutputs),
-        ...(externalData.length > 0 ? { externalData } : {}),
-      })
+      backend === "cpu"
+        ? runtime.InferenceSession.create(path, options)
+        : runtime.InferenceSession.create(bytes, {
+          ...options,
+          ...(externalData.length > 0 ? { externalData } : {}),
+        })
     );
     return { session, initializers };
   } catch (e) {

@@ -16,7 +16,10 @@
  * ```
  * @module
  */
-import * as ort from "onnxruntime-web/webgpu";
+import * as webOrt from "onnxruntime-web/webgpu";
+import type { OrtModule } from "./backend.ts";
+
+type Tensor = webOrt.Tensor;
 
 /** The input names of one layer's cache. */
 export interface CacheNames {
@@ -41,7 +44,7 @@ const BYTES: Record<CacheShape["dataType"], number> = { float32: 4, float16: 2 }
 
 /** A model's KV cache for some rows; owns its tensors until {@linkcode KvCache.dispose}. */
 export class KvCache {
-  #tensors: Map<string, ort.Tensor>;
+  #tensors: Map<string, Tensor>;
   #disposed = false;
 
   private constructor(
@@ -53,7 +56,9 @@ export class KvCache {
     readonly rows: number,
     /** Tokens cached per row. */
     readonly pastLength: number,
-    tensors: Map<string, ort.Tensor>,
+    tensors: Map<string, Tensor>,
+    /** The runtime whose tensors these are (a session takes only its own runtime's). */
+    readonly ort: OrtModule,
   ) {
     this.#tensors = tensors;
   }
@@ -65,14 +70,25 @@ export class KvCache {
    * KvCache.empty([{ key: "k", value: "v" }], { kvHeads: 1, headDim: 2, dataType: "float32" }, 3).rows; // 3
    * ```
    */
-  static empty(names: readonly CacheNames[], shape: CacheShape, rows = 1): KvCache {
-    const tensors = new Map<string, ort.Tensor>();
+  static empty(
+    names: readonly CacheNames[],
+    shape: CacheShape,
+    rows = 1,
+    ort: OrtModule = webOrt,
+  ): KvCache {
+    const tensors = new Map<string, Tensor>();
+    const dims = [rows, shape.kvHeads, 0, shape.headDim];
     for (const { key, value } of names) {
       for (const name of [key, value]) {
-        tensors.set(name, emptyTensor(shape.dataType, [rows, shape.kvHeads, 0, shape.headDim]));
+        tensors.set(
+          name,
+          shape.dataType === "float32"
+            ? new ort.Tensor("float32", new Float32Array(0), dims)
+            : forRuntime(new ort.Tensor("float16", new Uint16Array(0), dims), ort),
+        );
       }
     }
-    return new KvCache(names, shape, rows, 0, tensors);
+    return new KvCache(names, shape, rows, 0, tensors, ort);
   }
 
   /**
@@ -86,10 +102,11 @@ export class KvCache {
   static fromOutputs(
     names: readonly CacheNames[],
     shape: CacheShape,
-    outputs: Record<string, ort.Tensor>,
+    outputs: Record<string, Tensor>,
     presentName: (input: string) => string,
+    ort: OrtModule = webOrt,
   ): KvCache {
-    const tensors = new Map<string, ort.Tensor>();
+    const tensors = new Map<string, Tensor>();
     let rows = -1;
     let pastLength = -1;
     for (const { key, value } of names) {
@@ -104,14 +121,14 @@ export class KvCache {
         }
         rows = t.dims[0];
         pastLength = t.dims[2];
-        tensors.set(name, t);
+        tensors.set(name, forRuntime(t, ort));
       }
     }
-    return new KvCache(names, shape, rows, pastLength, tensors);
+    return new KvCache(names, shape, rows, pastLength, tensors, ort);
   }
 
   /** Where the tensors live: `gpu-buffer` on WebGPU, `cpu` on WASM or while empty. */
-  get location(): ort.Tensor.DataLocation {
+  get location(): webOrt.Tensor.DataLocation {
     return this.#tensors.values().next().value?.location ?? "cpu";
   }
 
@@ -122,7 +139,7 @@ export class KvCache {
    * // await session.run({ ...cache.feeds(), input_ids, attention_mask, position_ids });
    * ```
    */
-  feeds(): Record<string, ort.Tensor> {
+  feeds(): Record<string, Tensor> {
     if (this.#disposed) throw new Error("KvCache used after dispose()");
     return Object.fromEntries(this.#tensors);
   }
@@ -146,7 +163,8 @@ export class KvCache {
     if (parents.length === this.rows && parents.every((p, i) => p === i)) return this;
     const dims = [parents.length, this.shape.kvHeads, this.pastLength, this.shape.headDim];
     const rowElements = this.shape.kvHeads * this.pastLength * this.shape.headDim;
-    const tensors = new Map<string, ort.Tensor>();
+    const tensors = new Map<string, Tensor>();
+    const ort = this.ort;
     if (this.location === "gpu-buffer") {
       const device = (await ort.env.webgpu.device) as GPUDevice;
       const rowBytes = rowElements * BYTES[this.shape.dataType];
@@ -178,23 +196,32 @@ export class KvCache {
             dims,
             download: () => downloadBuffer(device, buffer, rowBytes * parents.length, dataType),
             dispose: () => buffer.destroy(),
-          }) as ort.Tensor,
+          }) as Tensor,
         );
       }
       device.queue.submit([encoder.finish()]);
     } else {
       for (const [name, t] of this.#tensors) {
-        const source = t.data as Float32Array | Uint16Array;
-        const data = new (source.constructor as Float32ArrayConstructor | Uint16ArrayConstructor)(
-          rowElements * parents.length,
-        );
+        const source = this.shape.dataType === "float16"
+          ? halves(t.data as ArrayBufferView)
+          : t.data as Float32Array;
+        const data = this.shape.dataType === "float16"
+          ? new Uint16Array(rowElements * parents.length)
+          : new Float32Array(rowElements * parents.length);
         parents.forEach((p, i) =>
           data.set(source.subarray(p * rowElements, (p + 1) * rowElements), i * rowElements)
         );
-        tensors.set(name, new ort.Tensor(this.shape.dataType, data, dims));
+        tensors.set(name, forRuntime(new ort.Tensor(this.shape.dataType, data, dims), ort));
       }
     }
-    const next = new KvCache(this.names, this.shape, parents.length, this.pastLength, tensors);
+    const next = new KvCache(
+      this.names,
+      this.shape,
+      parents.length,
+      this.pastLength,
+      tensors,
+      ort,
+    );
     this.dispose();
     return next;
   }
@@ -245,8 +272,26 @@ async function downloadBuffer(
   return data;
 }
 
-function emptyTensor(dataType: CacheShape["dataType"], dims: number[]): ort.Tensor {
-  return dataType === "float32"
-    ? new ort.Tensor("float32", new Float32Array(0), dims)
-    : new ort.Tensor("float16", new Uint16Array(0), dims);
+/** The raw 16-bit halves of a float16 array, whatever its JS type (no copy). */
+function halves(data: ArrayBufferView): Uint16Array {
+  return data instanceof Uint16Array
+    ? data
+    : new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2);
+}
+
+/**
+ * A float16 tensor as its runtime takes it: onnxruntime-common stores float16 data as a
+ * `Float16Array` where one exists, which onnxruntime-node reads as empty ("not enough space:
+ * expected N, got 0"); it takes the same bytes as `Uint16Array` (transformers.js swaps them
+ * the same way before every native run).
+ */
+function forRuntime(t: Tensor, ort: OrtModule): Tensor {
+  const raw = t as unknown as { cpuData?: unknown };
+  if (
+    ort !== webOrt && t.type === "float16" && typeof Float16Array !== "undefined" &&
+    raw.cpuData instanceof Float16Array
+  ) {
+    raw.cpuData = halves(raw.cpuData);
+  }
+  return t;
 }

@@ -22,6 +22,7 @@
  * ```
  * @module
  */
+import type { Backend } from "./backend.ts";
 import type { Json } from "./config.ts";
 
 /** The dtypes `--dtype` accepts; `auto` chooses per backend. */
@@ -80,7 +81,7 @@ export interface ChooseOptions {
   /** The dtype asked for (default `auto`). */
   dtype?: DtypeRequest;
   /** The backend that will run the graph (decides `auto`). */
-  backend: "wasm" | "webgpu";
+  backend: Backend;
   /** Parsed config.json (its `transformers.js_config`, when present, decides `auto`). */
   config?: Json;
   /** Whether the WebGPU adapter has `shader-f16` (default true; only read on WebGPU). */
@@ -117,7 +118,7 @@ export function parseDtype(value: string): DtypeRequest {
  * assertEquals(autoDtype("webgpu", { "transformers.js_config": { dtype: { model: "fp16" } } }), "fp16");
  * ```
  */
-export function autoDtype(backend: "wasm" | "webgpu", config: Json = {}): Dtype {
+export function autoDtype(backend: Backend, config: Json = {}): Dtype {
   let custom = (config["transformers.js_config"] ?? {}) as Json;
   const perDevice = (custom.device_config as Json | undefined)?.[backend] as Json | undefined;
   if (perDevice) custom = { ...custom, ...perDevice };

@@ -17,6 +17,7 @@
  * ```
  * @module
  */
+import type { Backend } from "./backend.ts";
 import type { Json } from "./config.ts";
 import {
   downloadFiles,
@@ -54,7 +55,7 @@ export interface ResolveOptions extends HubOptions {
   /** The dtype asked for (default `auto`). */
   dtype?: DtypeRequest;
   /** The backend that will run the model. */
-  backend: "wasm" | "webgpu";
+  backend: Backend;
   /** Whether the WebGPU adapter has `shader-f16` (default true). */
   fp16Supported?: boolean;
 }
