@@ -34,7 +34,7 @@ import {
   sessionOptions,
   webGpuAdapter,
 } from "./backend.ts";
-import { type ModelGeometry, modelGeometry } from "./config.ts";
+import { type ModelGeometry, modelGeometry, readJsonFile } from "./config.ts";
 import { embeddingTables, type InitializerShape, initializerShapes } from "./graph_info.ts";
 import type { HubOptions } from "./hub.ts";
 import type { DtypeRequest, ModelFiles } from "./model_files.ts";
@@ -128,24 +128,9 @@ export class OnnxCausalLM implements LanguageModel {
     const fp16Supported = backend === "webgpu" ? (await webGpuAdapter())?.fp16 ?? false : true;
     const source = await resolveModel(name, { ...options, backend, fp16Supported });
     const { folder, files } = source;
-    const readJson = async (file: string, optional = false) => {
-      const path = `${folder}/${file}`;
-      let text: string;
-      try {
-        text = await Deno.readTextFile(path);
-      } catch (e) {
-        if (optional && e instanceof Deno.errors.NotFound) return {};
-        throw new Error(`cannot read ${path}: ${(e as Error).message}`);
-      }
-      try {
-        return JSON.parse(text);
-      } catch (e) {
-        throw new Error(`${path} is not valid JSON: ${(e as Error).message}`);
-      }
-    };
     const geometry = modelGeometry(
-      await readJson("config.json"),
-      await readJson("generation_config.json", true),
+      await readJsonFile(`${folder}/config.json`),
+      await readJsonFile(`${folder}/generation_config.json`, { optional: true }),
     );
     const tokenizer = await loadTokenizer(folder);
     const threads = backend === "cpu" ? options.threads ?? freeCores() : 1;

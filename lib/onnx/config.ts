@@ -44,6 +44,34 @@ export interface ModelGeometry {
 export type Json = Record<string, unknown>;
 
 /**
+ * Reads and parses a JSON file; errors name the file and say whether it is missing or broken.
+ * With `optional`, a missing file reads as `{}`.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * assertEquals((await readJsonFile("data/models/brown-gpt2/config.json")).model_type, "gpt2");
+ * assertEquals(await readJsonFile("no/such/file.json", { optional: true }), {});
+ * ```
+ */
+export async function readJsonFile(
+  path: string,
+  { optional = false }: { optional?: boolean } = {},
+): Promise<Json> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (optional && e instanceof Deno.errors.NotFound) return {};
+    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/**
  * Reads the geometry out of parsed `config.json` (and optional `generation_config.json`).
  * Throws naming the missing field when the config lacks layers, heads or hidden size.
  * @example

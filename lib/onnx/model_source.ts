@@ -18,22 +18,12 @@
  * @module
  */
 import type { Backend } from "./backend.ts";
-import type { Json } from "./config.ts";
-import {
-  downloadFiles,
-  HUB_ID,
-  type HubOptions,
-  hubSettings,
-  type RepoSnapshot,
-  repoSnapshot,
-} from "./hub.ts";
+import { type Json, readJsonFile } from "./config.ts";
+import { downloadFiles, HUB_ID, type HubOptions, hubSettings, repoSnapshot } from "./hub.ts";
 import {
   availableDtypes,
   chooseModelFiles,
-  type Dtype,
-  DTYPE_SUFFIX,
   type DtypeRequest,
-  GRAPH_BASES,
   type ModelFiles,
 } from "./model_files.ts";
 import { noExportAdvice, onnxExportOf } from "./onnx_exports.ts";
@@ -107,13 +97,12 @@ export async function resolveModel(name: string, options: ResolveOptions): Promi
     );
   }
   await downloadFiles(snapshot, ["config.json"], options);
-  const config = await readJson(`${snapshot.folder}/config.json`);
+  const config = await readJsonFile(`${snapshot.folder}/config.json`);
   const where = snapshot.fromCache ? `${snapshot.id} (the cached files; offline)` : snapshot.id;
   const files = chooseModelFiles(paths, { ...options, config, where });
   if (files.note) settings.log(files.note);
   const sizes = new Map(snapshot.files.map((f) => [f.path, f.size]));
-  const modelBytes = [files.graph, ...files.externalData].reduce((n, f) => n + sizes.get(f)!, 0);
-  checkFits(modelBytes, files, snapshot.id, (d) => dtypeBytes(snapshot, d));
+  const modelBytes = checkFits(paths, sizes, files, snapshot.id, options.backend);
   const wanted = [
     ...REQUIRED_FILES,
     ...OPTIONAL_FILES.filter((f) => paths.includes(f)),
@@ -146,82 +135,50 @@ async function localModel(folder: string, options: ResolveOptions): Promise<Mode
   }
   let config: Json = {};
   try {
-    config = await readJson(`${folder}/config.json`);
+    config = await readJsonFile(`${folder}/config.json`);
   } catch {
     // A missing or broken config.json is reported by the loader, naming the file.
   }
   const files = chooseModelFiles(paths, { ...options, config, where: folder });
   if (files.note) hubSettings(options).log(files.note);
-  const size = async (p: string) => (await Deno.stat(`${folder}/${p}`)).size;
-  let modelBytes = 0;
-  for (const f of [files.graph, ...files.externalData]) modelBytes += await size(f);
-  const bytesOf = async (d: Dtype) => {
-    const probe = chooseModelFiles(paths, { backend: "wasm", dtype: d });
-    let n = 0;
-    for (const f of [probe.graph, ...probe.externalData]) n += await size(f);
-    return n;
-  };
-  const byDtype = new Map<Dtype, number>();
-  for (const d of availableDtypes(paths)) byDtype.set(d, await bytesOf(d));
-  checkFits(modelBytes, files, folder, (d) => byDtype.get(d));
+  const sizes = new Map<string, number>();
+  for (const p of paths) sizes.set(p, (await Deno.stat(`${folder}/${p}`)).size);
+  const modelBytes = checkFits(paths, sizes, files, folder, options.backend);
   return { folder, files, modelBytes };
 }
 
 /**
- * Refuses a model whose bytes exceed {@linkcode WASM_MODEL_LIMIT_BYTES}, naming the largest
- * dtype of the same model that fits, when there is one.
+ * The bytes of the chosen graph and its external data; on onnxruntime-web (WASM, WebGPU) refuses
+ * them above {@linkcode WASM_MODEL_LIMIT_BYTES}, naming the largest dtype of the same model that
+ * fits. The native CPU runtime has no such limit.
  */
 function checkFits(
-  bytes: number,
+  paths: readonly string[],
+  sizes: ReadonlyMap<string, number>,
   files: ModelFiles,
   where: string,
-  bytesOf: (d: Dtype) => number | undefined,
-): void {
-  if (bytes <= WASM_MODEL_LIMIT_BYTES) return;
-  const smaller = (Object.keys(DTYPE_SUFFIX) as Dtype[])
-    .map((d) => [d, bytesOf(d)] as const)
-    .filter((e): e is readonly [Dtype, number] =>
-      e[1] !== undefined && e[1] <= WASM_MODEL_LIMIT_BYTES
-    )
+  backend: Backend,
+): number {
+  const bytesOf = (f: ModelFiles) =>
+    [f.graph, ...f.externalData].reduce((n, p) => n + sizes.get(p)!, 0);
+  const bytes = bytesOf(files);
+  if (backend === "cpu" || bytes <= WASM_MODEL_LIMIT_BYTES) return bytes;
+  const smaller = availableDtypes(paths)
+    .map((dtype) => [dtype, bytesOf(chooseModelFiles(paths, { backend, dtype }))] as const)
+    .filter(([, n]) => n <= WASM_MODEL_LIMIT_BYTES)
     .sort((a, b) => b[1] - a[1])[0];
   throw new Error(
     `${where} ${files.graph} (${files.dtype}) is ${gigabytes(bytes)} GB, more than the ` +
       `${gigabytes(WASM_MODEL_LIMIT_BYTES)} GB onnxruntime-web can hold (its WebAssembly memory ` +
       `is 32-bit, 4 GiB, shared with the KV cache); ` +
       (smaller
-        ? `use --dtype ${smaller[0]} (${gigabytes(smaller[1])} GB)`
-        : "no dtype of this model fits; use a smaller model"),
+        ? `use --dtype ${smaller[0]} (${gigabytes(smaller[1])} GB), or --backend cpu`
+        : "no dtype of this model fits; use --backend cpu or a smaller model"),
   );
-}
-
-function dtypeBytes(snapshot: RepoSnapshot, dtype: Dtype): number | undefined {
-  const paths = snapshot.files.map((f) => f.path);
-  const sizes = new Map(snapshot.files.map((f) => [f.path, f.size]));
-  for (const base of Object.values(GRAPH_BASES)) {
-    const graph = `${base}${DTYPE_SUFFIX[dtype]}.onnx`;
-    if (!sizes.has(graph)) continue;
-    const probe = chooseModelFiles(paths, { backend: "wasm", dtype });
-    return [probe.graph, ...probe.externalData].reduce((n, f) => n + sizes.get(f)!, 0);
-  }
-  return undefined;
 }
 
 function hasGraph(paths: readonly string[]): boolean {
   return availableDtypes(paths).length > 0;
-}
-
-async function readJson(path: string): Promise<Json> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${path} is not valid JSON: ${(e as Error).message}`);
-  }
 }
 
 /**

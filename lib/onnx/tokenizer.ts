@@ -20,6 +20,7 @@
  */
 import { Template } from "@huggingface/jinja";
 import { Tokenizer } from "@huggingface/tokenizers";
+import { readJsonFile } from "./config.ts";
 
 /** One turn of a chat. */
 export interface ChatMessage {
@@ -54,21 +55,10 @@ export interface TextTokenizer {
  * ```
  */
 export async function loadTokenizer(folder: string): Promise<TextTokenizer> {
-  const read = async (file: string) => {
-    const path = `${folder}/${file}`;
-    let text: string;
-    try {
-      text = await Deno.readTextFile(path);
-    } catch (e) {
-      throw new Error(`cannot read ${path}: ${(e as Error).message}`);
-    }
-    try {
-      return JSON.parse(text);
-    } catch (e) {
-      throw new Error(`${path} is not valid JSON: ${(e as Error).message}`);
-    }
-  };
-  const [json, config] = [await read("tokenizer.json"), await read("tokenizer_config.json")];
+  const [json, config] = [
+    await readJsonFile(`${folder}/tokenizer.json`),
+    await readJsonFile(`${folder}/tokenizer_config.json`),
+  ];
   let tokenizer: Tokenizer;
   try {
     tokenizer = new Tokenizer(json, config);
@@ -98,7 +88,7 @@ export async function loadTokenizer(folder: string): Promise<TextTokenizer> {
       "mask_token",
     ]
   ) {
-    const v = config[key];
+    const v = config[key] as string | { content?: unknown } | undefined;
     const text = typeof v === "string" ? v : typeof v?.content === "string" ? v.content : undefined;
     if (text) specials[key] = text;
   }
