@@ -234,14 +234,21 @@ def write_json(folder, name, obj):
         f.write("\n")
 
 
-def build_opt(base, docs, folder, work, steps):
-    family = Family(base, ["<s>", "<pad>", "</s>", "<unk>"], "</s>")
-    torch.manual_seed(1)
-    model = Opt(OPT_CONFIG)
-    log(f"opt: {sum(p.numel() for p in model.parameters())} parameters")
-    train(model, stream(family, docs, 2, 200_000), opt_forward, steps, 1)
+def trained(name, make, forward, family, separator, docs, steps, seed, folder):
+    """A seeded model briefly trained on the corpus, and the folder's (new) onnx/ directory."""
+    torch.manual_seed(seed)
+    model = make()
+    log(f"{name}: {sum(p.numel() for p in model.parameters())} parameters")
+    train(model, stream(family, docs, separator, 200_000), forward, steps, seed)
     onnx_dir = os.path.join(folder, "onnx")
     os.makedirs(onnx_dir)
+    return model, onnx_dir
+
+
+def build_opt(base, docs, folder, work, steps):
+    family = Family(base, ["<s>", "<pad>", "</s>", "<unk>"], "</s>")
+    model, onnx_dir = trained("opt", lambda: Opt(OPT_CONFIG), opt_forward, family, 2, docs, steps,
+                              1, folder)
     with_past = export(model, OPT_CONFIG, os.path.join(work, "opt_past.onnx"), False, True)
     no_past = export(model, OPT_CONFIG, os.path.join(work, "opt_nopast.onnx"), False, False)
     for name, graph in (("model", with_past), ("model_fp16", onnx_variants.to_fp16(with_past)),
@@ -271,12 +278,8 @@ def build_opt(base, docs, folder, work, steps):
 
 def build_llama(base, docs, folder, work, steps):
     family = Family(base, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], None)
-    torch.manual_seed(2)
-    model = Llama(LLAMA_CONFIG)
-    log(f"llama: {sum(p.numel() for p in model.parameters())} parameters")
-    train(model, stream(family, docs, 0, 200_000), llama_forward, steps, 2)
-    onnx_dir = os.path.join(folder, "onnx")
-    os.makedirs(onnx_dir)
+    model, onnx_dir = trained("llama", lambda: Llama(LLAMA_CONFIG), llama_forward, family, 0,
+                              docs, steps, 2, folder)
     with_past = export(model, LLAMA_CONFIG, os.path.join(work, "llama_past.onnx"), True, True)
     # onnx-community style: external data and a num_logits_to_keep input.
     onnx_variants.save(onnx_variants.keep_last_logits(with_past),
