@@ -8,8 +8,9 @@
  *
  * Inputs: `input_ids`, `attention_mask`, `position_ids` (when the graph has it),
  * `past_key_values.{i}.key/.value` `[rows, kvHeads, past, headDim]` (past 0 allowed),
- * `use_cache_branch` for merged decoders, `num_logits_to_keep` (fed 1) when the graph has it. Outputs: `logits`, `present.{i}.key/.value`. On
- * WebGPU the `present.*` outputs stay on the GPU and only the logits are downloaded.
+ * `use_cache_branch` for merged decoders, `num_logits_to_keep` (fed 1) when the graph has it.
+ * Outputs: `logits`, `present.{i}.key/.value`. On WebGPU the `present.*` outputs stay on the GPU
+ * and only the logits are downloaded.
  *
  * @example
  * ```ts
@@ -44,7 +45,7 @@ import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
 
 /** Options of {@linkcode OnnxCausalLM.load}. */
 export interface LoadOptions extends HubOptions {
-  /** Execution provider: `auto` (default) = WebGPU when an adapter exists, else WASM. */
+  /** Backend: `auto` (default) = WebGPU when an adapter exists, else `cpu` when it loads, else WASM. */
   backend?: BackendRequest;
   /** Which file variant: `auto` (default) chooses per backend as transformers.js does. */
   dtype?: DtypeRequest;

@@ -202,12 +202,10 @@ export class KvCache {
       device.queue.submit([encoder.finish()]);
     } else {
       for (const [name, t] of this.#tensors) {
-        const source = this.shape.dataType === "float16"
-          ? halves(t.data as ArrayBufferView)
-          : t.data as Float32Array;
-        const data = this.shape.dataType === "float16"
-          ? new Uint16Array(rowElements * parents.length)
-          : new Float32Array(rowElements * parents.length);
+        const half = this.shape.dataType === "float16";
+        const source = half ? halves(t.data as ArrayBufferView) : t.data as Float32Array;
+        const size = rowElements * parents.length;
+        const data = half ? new Uint16Array(size) : new Float32Array(size);
         parents.forEach((p, i) =>
           data.set(source.subarray(p * rowElements, (p + 1) * rowElements), i * rowElements)
         );
