@@ -45,7 +45,7 @@ import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
 
 /** Options of {@linkcode OnnxCausalLM.load}. */
 export interface LoadOptions extends HubOptions {
-  /** Backend: `auto` (default) = WebGPU when an adapter exists, else `cpu` when it loads, else WASM. */
+  /** `auto` (default): WebGPU when an adapter exists, else `cpu` if it loads, else WASM. */
   backend?: BackendRequest;
   /** Which file variant: `auto` (default) chooses per backend as transformers.js does. */
   dtype?: DtypeRequest;

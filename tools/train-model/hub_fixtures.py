@@ -98,6 +98,12 @@ class Family:
             rest = rest[at + len(special):]
         return ([self.specials.index(self.bos_prepended)] if self.bos_prepended else []) + ids
 
+    def added_tokens_decoder(self, normalized):
+        """tokenizer_config.json's `added_tokens_decoder`: each special token by id."""
+        return {str(i): {"content": s, "lstrip": False, "normalized": normalized, "rstrip": False,
+                         "single_word": False, "special": True}
+                for i, s in enumerate(self.specials)}
+
     def tokenizer_json(self):
         base = self.base.tokenizer_json()
         vocab = {s: i for i, s in enumerate(self.specials)}
@@ -261,11 +267,9 @@ def build_opt(base, docs, folder, work, steps):
     write_json(folder, "config.json", OPT_CONFIG)
     write_json(folder, "generation_config.json",
                {"bos_token_id": 2, "eos_token_id": 2, "pad_token_id": 1})
-    special = lambda s: {"content": s, "lstrip": False, "normalized": True,  # noqa: E731
-                         "rstrip": False, "single_word": False, "special": True}
     write_json(folder, "tokenizer_config.json", {
         "add_bos_token": True, "add_prefix_space": False,
-        "added_tokens_decoder": {str(i): special(s) for i, s in enumerate(family.specials)},
+        "added_tokens_decoder": family.added_tokens_decoder(normalized=True),
         "bos_token": "</s>", "clean_up_tokenization_spaces": False, "eos_token": "</s>",
         "errors": "replace", "model_max_length": 1000000000000000019884624838656,
         "pad_token": "<pad>", "tokenizer_class": "GPT2Tokenizer", "unk_token": "</s>"})
@@ -292,11 +296,9 @@ def build_llama(base, docs, folder, work, steps):
     write_json(folder, "config.json", config)
     write_json(folder, "generation_config.json",
                {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2})
-    special = lambda s: {"content": s, "lstrip": False, "normalized": False,  # noqa: E731
-                         "rstrip": False, "single_word": False, "special": True}
     write_json(folder, "tokenizer_config.json", {
         "add_prefix_space": False,
-        "added_tokens_decoder": {str(i): special(s) for i, s in enumerate(family.specials)},
+        "added_tokens_decoder": family.added_tokens_decoder(normalized=False),
         "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
         "bos_token": "<|im_start|>", "chat_template": CHAT_TEMPLATE,
         "clean_up_tokenization_spaces": False, "eos_token": "<|im_end|>",
