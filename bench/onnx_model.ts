@@ -17,75 +17,13 @@
  * @module
  */
 import type { BatchedMatmulShape } from "../lib/bench/results.ts";
+import { ProtoWriter } from "../lib/onnx/protobuf.ts";
 
 /** ONNX `TensorProto.DataType.FLOAT`. */
 const FLOAT = 1;
 /** IR version 8 and opset 17: understood by every onnxruntime-web 1.x of the last years. */
 const IR_VERSION = 8;
 const OPSET = 17;
-
-/** Protobuf writer for the handful of wire types ONNX uses (varint, length-delimited). */
-class ProtoWriter {
-  #parts: Uint8Array[] = [];
-  #length = 0;
-
-  #push(bytes: Uint8Array): void {
-    this.#parts.push(bytes);
-    this.#length += bytes.length;
-  }
-
-  #varint(value: number): void {
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new RangeError(`protobuf varint must be a non-negative safe integer, got ${value}`);
-    }
-    const out: number[] = [];
-    let v = value;
-    while (v >= 0x80) {
-      out.push((v % 0x80) | 0x80);
-      v = Math.floor(v / 0x80);
-    }
-    out.push(v);
-    this.#push(Uint8Array.from(out));
-  }
-
-  /** Writes an integer field (wire type 0). */
-  int(field: number, value: number): this {
-    this.#varint(field * 8);
-    this.#varint(value);
-    return this;
-  }
-
-  /** Writes a bytes field (wire type 2). */
-  bytes(field: number, value: Uint8Array): this {
-    this.#varint(field * 8 + 2);
-    this.#varint(value.length);
-    this.#push(value);
-    return this;
-  }
-
-  /** Writes a UTF-8 string field. */
-  string(field: number, value: string): this {
-    return this.bytes(field, new TextEncoder().encode(value));
-  }
-
-  /** Writes an embedded message field. */
-  message(field: number, build: (w: ProtoWriter) => void): this {
-    const inner = new ProtoWriter();
-    build(inner);
-    return this.bytes(field, inner.finish());
-  }
-
-  /** The encoded message. */
-  finish(): Uint8Array {
-    const out = new Uint8Array(this.#length);
-    let offset = 0;
-    for (const part of this.#parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    return out;
-  }
-}
 
 /** A float32 tensor stored in the model (an ONNX initializer). */
 interface Initializer {

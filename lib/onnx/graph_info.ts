@@ -17,6 +17,7 @@
  * ```
  * @module
  */
+import { ProtoReader as Reader } from "./protobuf.ts";
 
 /** One initializer: its name and dimensions. */
 export interface InitializerShape {
@@ -24,52 +25,6 @@ export interface InitializerShape {
   readonly name: string;
   /** Dimensions. */
   readonly dims: readonly number[];
-}
-
-class Reader {
-  pos = 0;
-  constructor(readonly bytes: Uint8Array, readonly end = bytes.length) {}
-
-  varint(): number {
-    let result = 0, shift = 1;
-    for (;;) {
-      if (this.pos >= this.end) throw new RangeError("truncated varint");
-      const b = this.bytes[this.pos++];
-      result += (b & 0x7f) * shift;
-      if ((b & 0x80) === 0) return result;
-      shift *= 128;
-    }
-  }
-
-  skip(wire: number): void {
-    if (wire === 0) this.varint();
-    else if (wire === 1) this.pos += 8;
-    else if (wire === 2) {
-      // Read the length first: `pos += varint()` would add it to the position before it.
-      const length = this.varint();
-      this.pos += length;
-    } else if (wire === 5) this.pos += 4;
-    else throw new RangeError(`unsupported protobuf wire type ${wire}`);
-    if (this.pos > this.end) throw new RangeError("truncated field");
-  }
-
-  /** Calls `on(field, wire)` for each field; `on` consumes the value or returns false. */
-  fields(on: (field: number, wire: number) => boolean): void {
-    while (this.pos < this.end) {
-      const tag = this.varint();
-      const field = Math.floor(tag / 8), wire = tag % 8;
-      if (!on(field, wire)) this.skip(wire);
-    }
-  }
-
-  sub(): Reader {
-    const length = this.varint();
-    const r = new Reader(this.bytes, this.pos + length);
-    r.pos = this.pos;
-    this.pos += length;
-    if (this.pos > this.end) throw new RangeError("truncated message");
-    return r;
-  }
 }
 
 /**
@@ -96,10 +51,8 @@ export function initializerShapes(bytes: Uint8Array): InitializerShape[] {
         else if (tField === 1 && tWire === 2) {
           const packed = tensor.sub();
           while (packed.pos < packed.end) dims.push(packed.varint());
-        } else if (tField === 8 && tWire === 2) {
-          const r = tensor.sub();
-          name = new TextDecoder().decode(bytes.subarray(r.pos, r.end));
-        } else return false;
+        } else if (tField === 8 && tWire === 2) name = tensor.string();
+        else return false;
         return true;
       });
       out.push({ name, dims });
