@@ -62,7 +62,7 @@ for (const backend of ["wasm", ...(hasGpu ? ["webgpu" as const] : [])] as const)
         let state = await model.start(ids.slice(0, 1), 1);
         for (const id of ids.slice(1)) state = await state.step([0], [id]);
         assertEquals(state.cache.pastLength, ids.length);
-        assertLessOrEqual(maxAbsDiff(whole.logits[0], state.logits[0]), LOGIT_TOLERANCE);
+        assertLessOrEqual(maxAbsDiff(whole.logits![0], state.logits![0]), LOGIT_TOLERANCE);
         // log-probabilities are a normalised distribution
         const mass = whole.logProbs[0].reduce((s, x) => s + Math.exp(x), 0);
         assertLessOrEqual(Math.abs(mass - 1), 1e-4);
@@ -107,7 +107,7 @@ for (const backend of ["wasm", ...(hasGpu ? ["webgpu" as const] : [])] as const)
       const batched = await (await model.start(ids, 2)).step([1, 0], [extra[0], extra[1]]);
       for (const [row, token] of [[0, extra[0]], [1, extra[1]]]) {
         const alone = await model.start([...ids, token], 1);
-        assertLessOrEqual(maxAbsDiff(batched.logits[row], alone.logits[0]), LOGIT_TOLERANCE);
+        assertLessOrEqual(maxAbsDiff(batched.logits![row], alone.logits![0]), LOGIT_TOLERANCE);
         alone.dispose();
       }
       batched.dispose();
@@ -130,9 +130,9 @@ Deno.test({
       let c = await cpu.start(ids, 1);
       const tokens: number[][] = [[], []];
       for (let i = 0; i < 6; i++) {
-        assertLessOrEqual(maxAbsDiff(g.logits[0], c.logits[0]), LOGIT_TOLERANCE, `step ${i}`);
-        tokens[0].push(argmax(g.logits[0]));
-        tokens[1].push(argmax(c.logits[0]));
+        assertLessOrEqual(maxAbsDiff(g.logits![0], c.logits![0]), LOGIT_TOLERANCE, `step ${i}`);
+        tokens[0].push(argmax(g.logits![0]));
+        tokens[1].push(argmax(c.logits![0]));
         g = await g.step([0], [tokens[0][i]]);
         c = await c.step([0], [tokens[1][i]]);
       }

@@ -13,6 +13,7 @@
  * ```
  * @module
  */
+import { describeRewrites } from "../onnx/graph_rewrite.ts";
 import { OnnxCausalLM } from "../onnx/causal_lm.ts";
 import { BACKEND_REQUESTS, type BackendRequest } from "../onnx/backend.ts";
 import { EMBEDDED_MODEL, embeddedModelFolder } from "../onnx/embedded.ts";
@@ -133,7 +134,7 @@ export const QUESTION3_CLI = {
     }),
     threads: flag({
       value: integer({ min: 1 }),
-      help: "threads of the cpu backend",
+      help: "threads of the cpu and wasm backends (default: the free cores)",
       valueName: "N",
       defaultText: "free cores",
     }),
@@ -234,9 +235,10 @@ async function run(flags: Question3Flags): Promise<number> {
     const streaming = chatty && flags.beamWidth === 1;
     if (chatty) {
       const n = model.threads;
-      const threads = model.backend === "cpu" ? `, ${n} thread${n === 1 ? "" : "s"}` : "";
+      const threads = model.backend !== "webgpu" ? `, ${n} thread${n === 1 ? "" : "s"}` : "";
       console.error(
-        `backend: ${model.backend}${threads}, ${model.files.graph} (${model.files.dtype})`,
+        `backend: ${model.backend}${threads}, ${model.files.graph} (${model.files.dtype}); ` +
+          describeRewrites(model.rewrites),
       );
     }
     // The header goes out with the first piece, so an early error prints nothing half-done.

@@ -48,7 +48,7 @@
  * ```
  * @module
  */
-import type { DecodeState, LanguageModel } from "./language_model.ts";
+import type { DecodeState, LanguageModel, StepRequest, TopTokens } from "./language_model.ts";
 import { BeamHypotheses, type EarlyStopping, type Hypothesis } from "./beam_hypotheses.ts";
 import {
   applyProcessors,
@@ -351,7 +351,26 @@ function resolve(
   };
 }
 
+/**
+ * What a step asks of the model: greedy and beam search with no processors and no trace need
+ * only each row's `k` best tokens, which a model may compute without handing over full rows.
+ */
+function stepRequest(o: Resolved, k: number): StepRequest {
+  return o.processors.length === 0 && !o.doSample && o.traceRow === 0 ? { topK: k } : {};
+}
+
 function checkRows(state: DecodeState, rows: number, vocabSize: number): void {
+  if (state.top) {
+    if (state.top.length !== rows) {
+      throw new Error(`model returned ${state.top.length} rows of top tokens, expected ${rows}`);
+    }
+    for (const [r, top] of state.top.entries()) {
+      if (top.tokens.length === 0 || !(top.logProbs[0] > -Infinity)) {
+        throw new Error(`model row ${r} has no finite log-probability`);
+      }
+    }
+    return;
+  }
   if (state.logProbs.length !== rows) {
     throw new Error(
       `model returned ${state.logProbs.length} rows of log-probabilities, expected ${rows}`,
@@ -530,7 +549,8 @@ async function decodeRows(
   let live = rows.map((_, i) => i);
   let stateRowOf = live.map(() => 0);
   let stepsRun = 0;
-  let state = await model.start(promptIds, 1);
+  const request = stepRequest(o, 1);
+  let state = await model.start(promptIds, 1, request);
   try {
     for (let step = 1; step <= o.maxNewTokens; step++) {
       stepsRun = step;
@@ -539,6 +559,17 @@ async function decodeRows(
       const newTokens: (number | null)[] = rows.map(() => null);
       for (const [j, i] of live.entries()) {
         const row = rows[i];
+        const top = state.top?.[stateRowOf[j]];
+        if (top) {
+          // Greedy without processors: the model's own argmax and its log-probability.
+          const token = top.tokens[0];
+          row.tokens.push(token);
+          row.score += top.logProbs[0];
+          row.logProb += top.logProbs[0];
+          newTokens[i] = token;
+          if (eos.has(token)) row.finishReason = "eos";
+          continue;
+        }
         const lp = state.logProbs[stateRowOf[j]];
         // HF's processors see the raw logits in these modes.
         const raw = state.logits?.[stateRowOf[j]] ?? lp;
@@ -576,7 +607,7 @@ async function decodeRows(
       const stillLive = live.filter((i) => rows[i].finishReason === undefined);
       if (stillLive.length === 0 || step === o.maxNewTokens) break;
       const parents = stillLive.map((i) => stateRowOf[live.indexOf(i)]);
-      state = await state.step(parents, stillLive.map((i) => rows[i].tokens.at(-1)!));
+      state = await state.step(parents, stillLive.map((i) => rows[i].tokens.at(-1)!), request);
       live = stillLive;
       stateRowOf = live.map((_, j) => j);
     }
@@ -601,6 +632,45 @@ interface Fate {
   next?: number;
 }
 
+/** A beam step's scores, keyed by `beam · vocab + token`. */
+interface StepScores {
+  /** The beam's running score plus the candidate's processed score. */
+  total(idx: number): number;
+  /** Row `r`'s log-probability of token `t`. */
+  logProb(r: number, t: number): number;
+}
+
+/**
+ * Ranks a beam step from each row's top tokens: the best `count` of `beams[r].score` + log-prob
+ * over every row's candidates, ties to the lower `beam · vocab + token` (as over full rows).
+ */
+function rankTop(
+  top: readonly TopTokens[],
+  beams: readonly Row[],
+  vocab: number,
+  count: number,
+): { ranked: number[]; scores: StepScores } {
+  const totals = new Map<number, number>(), logProbs = new Map<number, number>();
+  for (const [r, row] of top.entries()) {
+    for (let j = 0; j < row.tokens.length; j++) {
+      if (!(row.logProbs[j] > -Infinity)) continue;
+      const idx = r * vocab + row.tokens[j];
+      totals.set(idx, beams[r].score + row.logProbs[j]);
+      logProbs.set(idx, row.logProbs[j]);
+    }
+  }
+  const ranked = [...totals.keys()]
+    .sort((a, b) => totals.get(b)! - totals.get(a)! || a - b)
+    .slice(0, count);
+  return {
+    ranked,
+    scores: {
+      total: (idx) => totals.get(idx)!,
+      logProb: (r, t) => logProbs.get(r * vocab + t)!,
+    },
+  };
+}
+
 /** The outcome of {@linkcode selectBeams}. */
 interface BeamSelection {
   /** The next step's beams, best first. */
@@ -620,8 +690,7 @@ function selectBeams(
   o: Resolved,
   ranked: readonly number[],
   beams: readonly Row[],
-  totals: Float64Array,
-  logProbs: readonly Float32Array[],
+  scores: StepScores,
   vocab: number,
   hyps: BeamHypotheses,
 ): BeamSelection {
@@ -636,24 +705,31 @@ function selectBeams(
     }
     const r = Math.floor(idx / vocab), t = idx % vocab;
     const beam = beams[r];
-    const logProb = beam.logProb + logProbs[r][t];
+    const logProb = beam.logProb + scores.logProb(r, t);
     if (eos.has(t)) {
       // HF: an EOS outside the first numBeams ranks never becomes a hypothesis.
       const added = rank < o.numBeams &&
         hyps.add({
           tokens: [...beam.tokens, t],
-          sumScores: totals[idx],
+          sumScores: scores.total(idx),
           logProb,
           finishReason: "eos",
         });
       fate.set(idx, { rank, status: added ? "finished" : "pruned" });
     } else {
       fate.set(idx, { rank, status: "kept", next: next.length });
-      next.push({ tokens: [...beam.tokens, t], score: totals[idx], logProb });
+      next.push({ tokens: [...beam.tokens, t], score: scores.total(idx), logProb });
       parents.push(r);
     }
   }
   return { next, parents, fate };
+}
+
+/** Beams still open at `max_new_tokens` join the hypotheses as length-finished. */
+function addUnfinished(hyps: BeamHypotheses, beams: readonly Row[]): void {
+  for (const b of beams) {
+    hyps.add({ tokens: b.tokens, sumScores: b.score, logProb: b.logProb, finishReason: "length" });
+  }
 }
 
 /** Beam search and beam sampling (HF `_beam_search` with `BeamSearchScorer`). */
@@ -673,12 +749,33 @@ async function decodeBeams(
   });
   let beams: Row[] = [{ tokens: [], score: 0, logProb: 0 }];
   let stepsRun = 0;
-  let state = await model.start(promptIds, 1);
+  // Each row's best candidatesPerStep tokens hold the step's best candidatesPerStep overall.
+  const request = stepRequest(o, candidatesPerStep);
+  let state = await model.start(promptIds, 1, request);
   try {
     for (let step = 1; step <= o.maxNewTokens; step++) {
       stepsRun = step;
       checkRows(state, beams.length, vocab);
       trace.beginStep(step, beams);
+      if (state.top) {
+        const { ranked, scores } = rankTop(state.top, beams, vocab, candidatesPerStep);
+        const { next, parents } = selectBeams(o, ranked, beams, scores, vocab, hyps);
+        const done = next.length === 0 || hyps.isDone(scores.total(ranked[0]), step);
+        trace.endStep();
+        await o.onStep?.({
+          step,
+          sequences: next.map((b) => [...b.tokens]),
+          newTokens: next.map((b) => b.tokens.at(-1)!),
+        });
+        if (done) break;
+        beams = next;
+        if (step === o.maxNewTokens) {
+          addUnfinished(hyps, beams);
+          break;
+        }
+        state = await state.step(parents, beams.map((b) => b.tokens.at(-1)!), request);
+        continue;
+      }
       // Each beam's processed log-softmax scores plus its running score, over beams × vocab.
       const totals = new Float64Array(beams.length * vocab);
       const processedRows: ArrayLike<number>[] = [];
@@ -694,15 +791,11 @@ async function decodeBeams(
         ? multinomial(softmax(totals), candidatesPerStep, o.rng)
           .sort((a, b) => totals[b] - totals[a])
         : topIndices(totals, candidatesPerStep);
-      const { next, parents, fate } = selectBeams(
-        o,
-        ranked,
-        beams,
-        totals,
-        state.logProbs,
-        vocab,
-        hyps,
-      );
+      const fullRows: StepScores = {
+        total: (idx) => totals[idx],
+        logProb: (r, t) => state.logProbs[r][t],
+      };
+      const { next, parents, fate } = selectBeams(o, ranked, beams, fullRows, vocab, hyps);
       const done = next.length === 0 || hyps.isDone(totals[ranked[0]], step);
       for (const [r, beam] of beams.entries()) {
         // Only a live tracer asks which ranked candidates came from this beam.
@@ -728,17 +821,10 @@ async function decodeBeams(
       if (done) break;
       beams = next;
       if (step === o.maxNewTokens) {
-        for (const b of beams) {
-          hyps.add({
-            tokens: b.tokens,
-            sumScores: b.score,
-            logProb: b.logProb,
-            finishReason: "length",
-          });
-        }
+        addUnfinished(hyps, beams);
         break;
       }
-      state = await state.step(parents, beams.map((b) => b.tokens.at(-1)!));
+      state = await state.step(parents, beams.map((b) => b.tokens.at(-1)!), request);
     }
   } finally {
     await state.dispose();

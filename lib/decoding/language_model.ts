@@ -9,6 +9,11 @@
  * and which token it appends. A model with a KV cache reorders the cache by `parents` and feeds
  * only the new tokens; a stateless model just extends its prefixes.
  *
+ * Greedy and beam search without logits processors need only each row's best few tokens: they
+ * pass `{ topK }` ({@linkcode StepRequest}), and a model that can compute those itself (an ONNX
+ * graph with an in-graph top-k head) returns them as `top` instead of full rows, so nothing of
+ * vocabulary size crosses into JavaScript. A model that cannot ignores the request.
+ *
  * @example
  * ```ts
  * import type { LanguageModel } from "./language_model.ts";
@@ -36,7 +41,24 @@ export interface LanguageModel {
    * Prefill: run `prompt` for `rows` identical rows and return the first decoding state.
    * `prompt` may be empty for models with an implicit start (the homework tree's root).
    */
-  start(prompt: readonly number[], rows: number): Promise<DecodeState>;
+  start(prompt: readonly number[], rows: number, request?: StepRequest): Promise<DecodeState>;
+}
+
+/** What the caller needs of a step's distribution. */
+export interface StepRequest {
+  /**
+   * Only each row's `topK` most likely tokens: the model may return `top` and leave `logProbs`
+   * and `logits` unavailable (they throw).
+   */
+  topK?: number;
+}
+
+/** A row's most likely tokens, best first (ties: lower id first). */
+export interface TopTokens {
+  /** Token ids. */
+  tokens: Int32Array;
+  /** Their log-probabilities (`log_softmax` of the logits). */
+  logProbs: Float32Array;
 }
 
 /** The model's state after a step: one log-probability row per live row. */
@@ -49,12 +71,18 @@ export interface DecodeState {
    * (the homework's tree) is processed on its log-probabilities.
    */
   readonly logits?: readonly Float32Array[];
+  /** Each row's top-k, when the step asked for it and the model computes it. */
+  readonly top?: readonly TopTokens[];
   /**
    * Advance one token. Row `i` of the returned state continues row `parents[i]` of this state
    * with token `tokens[i]`; `parents.length` becomes the new number of rows. This state must
    * not be used afterwards.
    */
-  step(parents: readonly number[], tokens: readonly number[]): Promise<DecodeState>;
+  step(
+    parents: readonly number[],
+    tokens: readonly number[],
+    request?: StepRequest,
+  ): Promise<DecodeState>;
   /** Release resources (GPU buffers, ONNX tensors). Safe to call more than once. */
   dispose(): Promise<void> | void;
 }

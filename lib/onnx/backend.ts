@@ -6,10 +6,12 @@
  * `onnxruntime-common` API); {@linkcode ortFor} hands out the module of a backend, whose
  * `Tensor` class its sessions accept.
  *
- * Under Deno the bundled onnxruntime-web builds load their WebAssembly from the installed npm
- * package (no network) but cannot start their thread pool: the pool's workers are `blob:` URLs,
- * which Deno refuses. {@linkcode configureRuntime} therefore pins `numThreads` to 1. The `cpu`
- * backend takes `threads` (default: the cores not busy, from the load average).
+ * Two onnxruntime-web builds serve two backends. `webgpu` runs the JSEP build
+ * (`onnxruntime-web/webgpu`), whose asyncified WebAssembly can wait on the GPU inside a kernel.
+ * `wasm` runs the plain build (`onnxruntime-web`, which Deno resolves to the package's node
+ * bundle): no asyncify, so each operator's dispatch costs about half as much, and its thread
+ * pool starts under Deno. Threads (`wasm` and `cpu`) default to the cores not busy, from the
+ * load average; the WASM build takes its count once per process, at its first session.
  *
  * @example
  * ```ts
@@ -19,6 +21,7 @@
  * @module
  */
 import * as ort from "onnxruntime-web/webgpu";
+import * as ortWasm from "onnxruntime-web";
 
 /** The backends a caller may ask for; `auto` picks WebGPU when an adapter exists. */
 export type BackendRequest = "auto" | "webgpu" | "wasm" | "cpu";
@@ -52,17 +55,26 @@ export function nativeRuntime(): Promise<OrtModule | undefined> {
 }
 
 /**
- * The runtime module of a backend: onnxruntime-node for `cpu`, onnxruntime-web (configured by
- * {@linkcode configureRuntime}) for `webgpu` and `wasm`.
+ * The runtime module of a backend: onnxruntime-node for `cpu`, onnxruntime-web's plain build for
+ * `wasm` (its thread pool sized `threads` at the process's first WASM session; see
+ * {@linkcode wasmThreads}), its JSEP build (configured by {@linkcode configureRuntime}) for
+ * `webgpu`.
  * @example
  * ```ts
  * import { assert } from "@std/assert";
- * const ortWasm = await ortFor("wasm");
- * assert(new ortWasm.Tensor("float32", new Float32Array(2), [2]).dims[0] === 2);
+ * const wasm = await ortFor("wasm");
+ * assert(new wasm.Tensor("float32", new Float32Array(2), [2]).dims[0] === 2);
  * ```
  */
-export async function ortFor(backend: Backend): Promise<OrtModule> {
-  if (backend !== "cpu") return configureRuntime();
+export async function ortFor(backend: Backend, threads = 1): Promise<OrtModule> {
+  if (backend === "webgpu") return configureRuntime();
+  if (backend === "wasm") {
+    prepareGpuEnvironment();
+    wasmThreadCount ??= threads;
+    ortWasm.env.wasm.numThreads = wasmThreadCount;
+    ortWasm.env.logLevel = "error";
+    return ortWasm as unknown as OrtModule;
+  }
   const native = await nativeRuntime();
   if (!native) {
     throw new Error(
@@ -71,6 +83,22 @@ export async function ortFor(backend: Backend): Promise<OrtModule> {
     );
   }
   return native;
+}
+
+let wasmThreadCount: number | undefined;
+
+/**
+ * The thread count of this process's WASM runtime: fixed by the first {@linkcode ortFor}
+ * (`"wasm"`) call, `undefined` before it.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * await ortFor("wasm", 1);
+ * assertEquals(wasmThreads(), 1);
+ * ```
+ */
+export function wasmThreads(): number | undefined {
+  return wasmThreadCount;
 }
 
 /**
@@ -181,7 +209,7 @@ export function prepareGpuEnvironment(): void {
 }
 
 /**
- * Sets onnxruntime-web's global options for Deno: one WASM thread (the bundled builds' worker
+ * Sets the JSEP (WebGPU) build's global options for Deno: one WASM thread (its bundled worker
  * pool uses `blob:` URLs Deno cannot load) and quiet logging. Idempotent.
  * @example
  * ```ts

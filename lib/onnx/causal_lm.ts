@@ -23,7 +23,12 @@
  * @module
  */
 import * as ort from "onnxruntime-web/webgpu";
-import type { DecodeState, LanguageModel } from "../decoding/language_model.ts";
+import type {
+  DecodeState,
+  LanguageModel,
+  StepRequest,
+  TopTokens,
+} from "../decoding/language_model.ts";
 import { logSoftmax } from "../decoding/processors.ts";
 import {
   type Backend,
@@ -33,6 +38,7 @@ import {
   ortFor,
   type OrtModule,
   sessionOptions,
+  wasmThreads,
   webGpuAdapter,
 } from "./backend.ts";
 import { type ModelGeometry, modelGeometry, readJsonFile } from "./config.ts";
@@ -41,6 +47,7 @@ import type { HubOptions } from "./hub.ts";
 import type { DtypeRequest, ModelFiles } from "./model_files.ts";
 import { resolveModel } from "./model_source.ts";
 import { type CacheNames, type CacheShape, KvCache } from "./kv_cache.ts";
+import { type DecoderRewrites, REWRITE_NAMES, rewriteDecoder } from "./graph_rewrite.ts";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
 
 /** Options of {@linkcode OnnxCausalLM.load}. */
@@ -49,8 +56,17 @@ export interface LoadOptions extends HubOptions {
   backend?: BackendRequest;
   /** Which file variant: `auto` (default) chooses per backend as transformers.js does. */
   dtype?: DtypeRequest;
-  /** Intra-op threads of the `cpu` backend (default: the free cores); WASM and WebGPU use 1. */
+  /**
+   * Threads of the `cpu` and `wasm` backends (default: the free cores); WebGPU uses 1. The WASM
+   * runtime takes its count once per process, at its first session.
+   */
   threads?: number;
+  /**
+   * Apply `graph_rewrite.ts`'s rewrites where safe (cache gathered by `beam_idx` in the graph,
+   * LM head on the last position, in-graph top-k); `false` runs the graph as published.
+   * @default {true}
+   */
+  rewrite?: boolean;
 }
 
 /** One timed session run. */
@@ -65,14 +81,19 @@ export interface RunRecord {
   pastLength: number;
   /** Wall time of the run, including the logits' download, in milliseconds. */
   ms: number;
-  /** Bytes of logits copied to the CPU (the only output downloaded per run on WebGPU). */
+  /**
+   * Bytes of logits (or top-k values and ids) copied to the CPU: the only output downloaded per
+   * run on WebGPU.
+   */
   logitsBytes: number;
 }
 
-/** What one session run returns: each row's last-position logits and the grown cache. */
+/** What one session run returns: each row's last-position logits or top-k, and the grown cache. */
 export interface Forward {
-  /** Last-position logits per row. */
-  logits: Float32Array[];
+  /** Last-position logits per row (absent when top-k was asked of an in-graph top-k head). */
+  logits?: Float32Array[];
+  /** Last-position top-k per row, when asked and the graph has the head. */
+  top?: TopTokens[];
   /** The cache including this run's tokens. */
   cache: KvCache;
 }
@@ -107,6 +128,8 @@ export class OnnxCausalLM implements LanguageModel {
     readonly ort: OrtModule,
     /** Threads the session computes with. */
     readonly threads: number,
+    /** The load-time rewrites the session's graph has (`graph_rewrite.ts`). */
+    readonly rewrites: DecoderRewrites,
   ) {}
 
   /** Path of the ONNX graph that runs. */
@@ -134,18 +157,20 @@ export class OnnxCausalLM implements LanguageModel {
       await readJsonFile(`${folder}/generation_config.json`, { optional: true }),
     );
     const tokenizer = await loadTokenizer(folder);
-    const threads = backend === "cpu" ? options.threads ?? freeCores() : 1;
-    if (!Number.isInteger(threads) || threads < 1) {
-      throw new RangeError(`threads must be a positive integer; got ${threads}`);
+    const requested = backend === "webgpu" ? 1 : options.threads ?? freeCores();
+    if (!Number.isInteger(requested) || requested < 1) {
+      throw new RangeError(`threads must be a positive integer; got ${requested}`);
     }
-    const runtime = await ortFor(backend);
-    const { session, initializers } = await createSession(
+    const runtime = await ortFor(backend, requested);
+    const threads = backend === "wasm" ? wasmThreads() ?? requested : requested;
+    const { session, initializers, rewrites } = await createSession(
       folder,
       files,
       backend,
       geometry,
       runtime,
       threads,
+      options.rewrite ?? true,
     );
     const graph = `${folder}/${files.graph}`;
     let layout, maxPositions;
@@ -174,6 +199,7 @@ export class OnnxCausalLM implements LanguageModel {
       source.repo,
       runtime,
       threads,
+      rewrites,
     );
   }
 
@@ -195,7 +221,8 @@ export class OnnxCausalLM implements LanguageModel {
   }
 
   /**
-   * Prefill: runs `prompt` once (batch 1), then copies its cache to `rows` rows.
+   * Prefill: runs `prompt` once (batch 1) for `rows` rows: with a `beam_idx` input the first
+   * step fans the one cached row out in the graph, otherwise the cache is copied to every row.
    * @example
    * ```ts
    * const model = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
@@ -203,7 +230,11 @@ export class OnnxCausalLM implements LanguageModel {
    * state.logProbs.length; // 2
    * ```
    */
-  async start(prompt: readonly number[], rows: number): Promise<OnnxDecodeState> {
+  async start(
+    prompt: readonly number[],
+    rows: number,
+    request: StepRequest = {},
+  ): Promise<OnnxDecodeState> {
     if (prompt.length === 0) {
       throw new RangeError("the prompt must hold at least one token for an ONNX causal LM");
     }
@@ -212,14 +243,27 @@ export class OnnxCausalLM implements LanguageModel {
     }
     this.runs = [];
     const empty = KvCache.empty(this.cacheNames, this.cacheShape, 1, this.ort);
-    const first = await this.forward([prompt], empty, "prefill");
-    const cache = await first.cache.reorder(new Array(rows).fill(0));
-    return new OnnxDecodeState(this, new Array(rows).fill(first.logits[0]), cache);
+    const first = await this.forward([prompt], empty, "prefill", request);
+    const fan = <T>(x: T[] | undefined) => x && new Array<T>(rows).fill(x[0]);
+    const rowOf = new Array<number>(rows).fill(0);
+    if (this.rewrites.beamIdx) {
+      return new OnnxDecodeState(this, fan(first.logits), fan(first.top), first.cache, rowOf);
+    }
+    const cache = await first.cache.reorder(rowOf);
+    return new OnnxDecodeState(
+      this,
+      fan(first.logits),
+      fan(first.top),
+      cache,
+      rowOf.map((_, i) => i),
+    );
   }
 
   /**
    * Runs `tokens[r]` (all rows the same length) after `cache` and returns each row's
-   * last-position logits and the grown cache. Disposes `cache`.
+   * last-position logits (or top-k, when `request.topK` is set and the graph has the head) and
+   * the grown cache. Row `r` continues cache row `beamIdx[r]` (default: row r; other orders
+   * need the `beam_idx` rewrite). Disposes `cache`.
    * @example
    * ```ts
    * // const { logits, cache } = await model.forward([[464, 318]], emptyCache, "prefill");
@@ -229,6 +273,8 @@ export class OnnxCausalLM implements LanguageModel {
     tokens: readonly (readonly number[])[],
     cache: KvCache,
     phase: RunRecord["phase"],
+    request: StepRequest = {},
+    beamIdx?: readonly number[],
   ): Promise<Forward> {
     const rows = tokens.length;
     const n = tokens[0].length;
@@ -260,6 +306,18 @@ export class OnnxCausalLM implements LanguageModel {
     if (inputs.includes("num_logits_to_keep")) {
       feeds.num_logits_to_keep = new this.ort.Tensor("int64", BigInt64Array.from([1n]), []);
     }
+    if (this.rewrites.beamIdx) {
+      feeds[REWRITE_NAMES.beamIdx] = int64(
+        [...(beamIdx ?? Array.from({ length: rows }, (_, r) => r))],
+        [rows],
+      );
+    } else if (beamIdx && beamIdx.some((p, r) => p !== r)) {
+      throw new Error(`${this.graphPath} has no beam_idx input; reorder the cache instead`);
+    }
+    const topK = this.rewrites.topK ? request.topK : undefined;
+    if (this.rewrites.topK) {
+      feeds[REWRITE_NAMES.topK] = int64([Math.min(topK ?? 1, this.vocabSize)], [1]);
+    }
     if (inputs.includes("use_cache_branch")) {
       feeds.use_cache_branch = new this.ort.Tensor(
         "bool",
@@ -267,23 +325,42 @@ export class OnnxCausalLM implements LanguageModel {
         [1],
       );
     }
-    const { outputs, all, ms } = await exclusive(async () => {
+    const heads = topK === undefined
+      ? ["logits"]
+      : [REWRITE_NAMES.topLogProbs, REWRITE_NAMES.topTokens];
+    const fetches = [
+      ...heads,
+      ...this.session.outputNames.filter((n) => n.startsWith("present")),
+    ];
+    const { outputs, read, ms } = await exclusive(async () => {
       const t0 = performance.now();
-      const outputs = await this.session.run(feeds);
-      const all = toFloat32(await outputs.logits.getData());
-      return { outputs, all, ms: performance.now() - t0 };
+      const outputs = await this.session.run(feeds, fetches);
+      const read = await Promise.all(heads.map((h) => outputs[h].getData()));
+      return { outputs, read, ms: performance.now() - t0 };
     });
-    const logitsTensor = outputs.logits;
     for (const [name, t] of Object.entries(feeds)) {
       if (!name.startsWith("past_key_values")) t.dispose();
     }
     cache.dispose();
-    const [, kept, vocab] = logitsTensor.dims;
-    const logits = Array.from({ length: rows }, (_, r) => {
-      const offset = (r * kept + kept - 1) * vocab;
-      return all.slice(offset, offset + this.vocabSize);
-    });
-    logitsTensor.dispose();
+    // Every head is [rows, positions, width]; the last position is the next token's.
+    const [, kept, width] = outputs[heads[0]].dims;
+    const lastRow = <T extends Float32Array | Int32Array | BigInt64Array>(data: T, r: number) =>
+      data.subarray((r * kept + kept - 1) * width, (r * kept + kept) * width) as T;
+    let logits: Float32Array[] | undefined, top: TopTokens[] | undefined;
+    let bytesRead: number;
+    if (topK === undefined) {
+      const all = toFloat32(read[0]);
+      logits = Array.from({ length: rows }, (_, r) => lastRow(all, r).slice(0, this.vocabSize));
+      bytesRead = all.byteLength;
+    } else {
+      const values = read[0] as Float32Array, ids = read[1] as BigInt64Array;
+      top = Array.from({ length: rows }, (_, r) => ({
+        logProbs: lastRow(values, r).slice(),
+        tokens: Int32Array.from(lastRow(ids, r), Number),
+      }));
+      bytesRead = values.byteLength + ids.byteLength;
+    }
+    for (const h of heads) outputs[h].dispose();
     const next = KvCache.fromOutputs(
       this.cacheNames,
       this.cacheShape,
@@ -292,7 +369,7 @@ export class OnnxCausalLM implements LanguageModel {
       this.ort,
     );
     for (const [name, t] of Object.entries(outputs)) {
-      if (name !== "logits" && !name.startsWith("present")) t.dispose();
+      if (!heads.includes(name) && !name.startsWith("present")) t.dispose();
     }
     this.runs.push({
       phase,
@@ -300,9 +377,9 @@ export class OnnxCausalLM implements LanguageModel {
       newTokens: n,
       pastLength: past,
       ms,
-      logitsBytes: all.byteLength,
+      logitsBytes: bytesRead,
     });
-    return { logits, cache: next };
+    return { ...(logits ? { logits } : {}), ...(top ? { top } : {}), cache: next };
   }
 
   /** Releases the onnxruntime session. */
@@ -311,24 +388,43 @@ export class OnnxCausalLM implements LanguageModel {
   }
 }
 
-/** Decoding state of an {@linkcode OnnxCausalLM}: log-probs per row and the KV cache. */
+/**
+ * Decoding state of an {@linkcode OnnxCausalLM}: per row its logits (log-probs computed on first
+ * use) or, when the step asked for them, its top-k tokens; and the KV cache.
+ */
 export class OnnxDecodeState implements DecodeState {
-  /** `log_softmax` of each row's last-position logits. */
-  readonly logProbs: readonly Float32Array[];
+  #logProbs: Float32Array[] | undefined;
   #cache: KvCache | undefined;
 
   /** Wraps one run's outputs; used by {@linkcode OnnxCausalLM}. */
   constructor(
     private readonly model: OnnxCausalLM,
-    /** Raw last-position logits of each row. */
-    readonly logits: readonly Float32Array[],
+    /** Raw last-position logits of each row (absent when the step asked for top-k). */
+    readonly logits: readonly Float32Array[] | undefined,
+    /** Each row's most likely tokens, best first, when the step asked for them. */
+    readonly top: readonly TopTokens[] | undefined,
     cache: KvCache,
+    /** The cache row each row of this state continues (the prefill's row 0 for all, at first). */
+    private readonly rowOf: readonly number[],
   ) {
-    this.logProbs = logits.map((row) => logSoftmax(row, new Float32Array(row.length)));
     this.#cache = cache;
   }
 
-  /** The KV cache (rows x cached tokens); throws once the state has been stepped or disposed. */
+  /** `log_softmax` of each row's last-position logits; throws for a top-k state. */
+  get logProbs(): readonly Float32Array[] {
+    if (!this.logits) {
+      throw new Error("this state holds each row's top-k only; step without topK for full rows");
+    }
+    this.#logProbs ??= this.logits.map((row) => logSoftmax(row, new Float32Array(row.length)));
+    return this.#logProbs;
+  }
+
+  /** Number of rows. */
+  get rows(): number {
+    return this.rowOf.length;
+  }
+
+  /** The KV cache (its rows may be fewer than the state's before the first step); throws once the state has been stepped or disposed. */
   get cache(): KvCache {
     if (!this.#cache) throw new Error("this decode state was already stepped or disposed");
     return this.#cache;
@@ -336,31 +432,57 @@ export class OnnxDecodeState implements DecodeState {
 
   /**
    * Row `i` of the next state continues row `parents[i]` with `tokens[i]`: the cache is
-   * reordered by `parents` (on the GPU when it lives there) and all rows run as one batch.
+   * reordered by `parents` (inside the graph through `beam_idx` when it has the input, else by
+   * `KvCache.reorder`, on the GPU when it lives there) and all rows run as one batch.
+   * `request.topK` asks for each row's k best tokens instead of its full row.
    * @example
    * ```ts
    * const model = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
    * const s0 = await model.start(model.tokenizer.encode("The"), 2);
-   * const s1 = await s0.step([0, 0], [1, 2]);
+   * const s1 = await s0.step([0, 0], [1, 2], { topK: 4 });
+   * s1.top?.[0].tokens.length; // 4
    * await s1.dispose();
    * ```
    */
-  async step(parents: readonly number[], tokens: readonly number[]): Promise<OnnxDecodeState> {
+  async step(
+    parents: readonly number[],
+    tokens: readonly number[],
+    request: StepRequest = {},
+  ): Promise<OnnxDecodeState> {
     if (parents.length !== tokens.length || parents.length === 0) {
       throw new RangeError(
         `step needs one parent per token and at least one row; got ${parents.length} parents ` +
           `and ${tokens.length} tokens`,
       );
     }
+    for (const p of parents) {
+      if (!Number.isInteger(p) || p < 0 || p >= this.rows) {
+        throw new RangeError(`parent row ${p} is outside the state's rows 0..${this.rows - 1}`);
+      }
+    }
     for (const t of tokens) {
       if (!Number.isInteger(t) || t < 0 || t >= this.model.vocabSize) {
         throw new RangeError(`token ${t} is outside the vocabulary 0..${this.model.vocabSize - 1}`);
       }
     }
-    const cache = await this.cache.reorder(parents);
+    const cacheRows = parents.map((p) => this.rowOf[p]);
+    const inGraph = this.model.rewrites.beamIdx;
+    const cache = inGraph ? this.cache : await this.cache.reorder(cacheRows);
     this.#cache = undefined;
-    const out = await this.model.forward(tokens.map((t) => [t]), cache, "decode");
-    return new OnnxDecodeState(this.model, out.logits, out.cache);
+    const out = await this.model.forward(
+      tokens.map((t) => [t]),
+      cache,
+      "decode",
+      request,
+      inGraph ? cacheRows : undefined,
+    );
+    return new OnnxDecodeState(
+      this.model,
+      out.logits,
+      out.top,
+      out.cache,
+      parents.map((_, i) => i),
+    );
   }
 
   /** Releases the KV cache. */
@@ -414,7 +536,10 @@ async function createSession(
   geometry: ModelGeometry,
   runtime: OrtModule,
   threads: number,
-): Promise<{ session: ort.InferenceSession; initializers: InitializerShape[] }> {
+  rewrite: boolean,
+): Promise<
+  { session: ort.InferenceSession; initializers: InitializerShape[]; rewrites: DecoderRewrites }
+> {
   const path = `${folder}/${files.graph}`;
   let bytes: Uint8Array;
   try {
@@ -444,18 +569,23 @@ async function createSession(
   } catch (e) {
     throw new Error(`${path} is not a well-formed ONNX model: ${(e as Error).message}`);
   }
+  // The native runtime finds external data beside the graph's path, so such graphs run as
+  // published there.
+  const native = backend === "cpu" && externalData.length > 0;
+  const rewritten = rewrite && !native ? rewriteDecoder(bytes) : undefined;
+  const rewrites = rewritten?.applied ?? { beamIdx: false, lastPositionLogits: false, topK: false };
   try {
     const options = sessionOptions(backend, gpuOutputs, threads);
-    // The native runtime reads the graph itself and finds its external data beside it.
+    const graph = rewritten?.bytes ?? bytes;
     const session = await exclusive(() =>
-      backend === "cpu"
+      native
         ? runtime.InferenceSession.create(path, options)
-        : runtime.InferenceSession.create(bytes, {
+        : runtime.InferenceSession.create(graph, {
           ...options,
           ...(externalData.length > 0 ? { externalData } : {}),
         })
     );
-    return { session, initializers };
+    return { session, initializers, rewrites };
   } catch (e) {
     throw new Error(
       `${path} could not be loaded as an ONNX model on ${backend}: ` +

@@ -1,0 +1,128 @@
+import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
+import * as ort from "onnxruntime-web";
+import { OnnxCausalLM } from "../lib/onnx/causal_lm.ts";
+import { type DecoderRewrites, rewriteDecoder } from "../lib/onnx/graph_rewrite.ts";
+import { generate } from "../lib/decoding/generate.ts";
+import type { DtypeRequest } from "../lib/onnx/model_files.ts";
+
+const HUB = "tests/fixtures/hub/models";
+const ALL: DecoderRewrites = { beamIdx: true, lastPositionLogits: true, topK: true };
+const NO_LAST: DecoderRewrites = { ...ALL, lastPositionLogits: false };
+
+/** Which rewrites each graph takes, and why the others are unsafe there. */
+const GRAPHS: { folder: string; dtype: DtypeRequest; applied: DecoderRewrites }[] = [
+  { folder: "data/models/brown-gpt2", dtype: "fp32", applied: ALL },
+  { folder: `${HUB}/opt`, dtype: "fp32", applied: ALL },
+  // The head's weight is a Cast of an fp16 initializer: not recognised as constant, left alone.
+  { folder: `${HUB}/opt`, dtype: "fp16", applied: NO_LAST },
+  // Dynamic quantization's scale spans every position: slicing would change it.
+  { folder: `${HUB}/opt`, dtype: "q8", applied: NO_LAST },
+  // onnx-community style: the graph has num_logits_to_keep already.
+  { folder: `${HUB}/llama`, dtype: "fp32", applied: NO_LAST },
+  { folder: `${HUB}/llama`, dtype: "fp16", applied: NO_LAST },
+  { folder: `${HUB}/llama`, dtype: "q8", applied: NO_LAST },
+];
+
+const PROMPT = "The jury said it did find that the city";
+
+for (const { folder, dtype, applied } of GRAPHS) {
+  Deno.test(`${folder} ${dtype}: the rewritten graph generates the published graph's tokens`, async () => {
+    const published = await OnnxCausalLM.load(folder, { backend: "wasm", dtype, rewrite: false });
+    const rewritten = await OnnxCausalLM.load(folder, { backend: "wasm", dtype });
+    try {
+      assertEquals(rewritten.rewrites, applied);
+      const ids = rewritten.tokenizer.encode(PROMPT);
+      for (const numBeams of [1, 4]) {
+        const options = { maxNewTokens: 20, numBeams, numReturnSequences: numBeams };
+        const want = await generate(published, ids, options);
+        const got = await generate(rewritten, ids, options);
+        assertEquals(
+          got.sequences.map((s) => s.tokens),
+          want.sequences.map((s) => s.tokens),
+          `${numBeams} beam(s)`,
+        );
+        got.sequences.forEach((s, i) =>
+          assertAlmostEquals(s.sumScores, want.sequences[i].sumScores, 1e-3)
+        );
+        // The rewritten graph's runs read k values per row, the published one whole rows.
+        const decode = rewritten.runs.filter((r) => r.phase === "decode");
+        const k = numBeams === 1 ? 1 : Math.max(2, 1 + rewritten.eosTokenIds.length) * numBeams;
+        assert(decode.every((r) => r.logitsBytes === r.rows * k * (4 + 8)));
+      }
+    } finally {
+      await published.dispose();
+      await rewritten.dispose();
+    }
+  });
+}
+
+Deno.test("top-k rows equal an argsort and log_softmax of the published graph's logits", async () => {
+  const published = await OnnxCausalLM.load("data/models/brown-gpt2", {
+    backend: "wasm",
+    rewrite: false,
+  });
+  const rewritten = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
+  try {
+    const ids = rewritten.tokenizer.encode(PROMPT);
+    const full = await published.start(ids, 1);
+    const top = await rewritten.start(ids, 1, { topK: 6 });
+    const logits = Array.from(full.logits![0]);
+    // Independent: a float64 log-sum-exp and a full sort, ties to the lower id.
+    const max = Math.max(...logits);
+    const logZ = max + Math.log(logits.reduce((s, x) => s + Math.exp(x - max), 0));
+    const order = logits.map((_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
+    assertEquals([...top.top![0].tokens], order.slice(0, 6));
+    top.top![0].logProbs.forEach((lp, j) => assertAlmostEquals(lp, logits[order[j]] - logZ, 1e-4));
+    full.dispose();
+    top.dispose();
+  } finally {
+    await published.dispose();
+    await rewritten.dispose();
+  }
+});
+
+Deno.test("beam_idx gathers the cache in the graph as KvCache.reorder does outside it", async () => {
+  const published = await OnnxCausalLM.load("data/models/brown-gpt2", {
+    backend: "wasm",
+    rewrite: false,
+  });
+  const rewritten = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
+  try {
+    const ids = rewritten.tokenizer.encode(PROMPT);
+    const walk = async (model: OnnxCausalLM) => {
+      let s = await model.start(ids, 3);
+      s = await s.step([0, 0, 0], [11, 22, 33]);
+      s = await s.step([2, 0, 2, 1], [44, 55, 66, 77]);
+      const logits = s.logits!.map((row) => Array.from(row));
+      s.dispose();
+      return logits;
+    };
+    const want = await walk(published), got = await walk(rewritten);
+    assertEquals(got.length, 4);
+    got.forEach((row, r) =>
+      row.forEach((x, t) => assertAlmostEquals(x, want[r][t], 1e-4, `row ${r} token ${t}`))
+    );
+    // Rows continuing different parents differ, so the gather is not a no-op.
+    assert(got[0].some((x, t) => Math.abs(x - got[3][t]) > 1e-2));
+  } finally {
+    await published.dispose();
+    await rewritten.dispose();
+  }
+});
+
+Deno.test("rewriting is idempotent, skips what is off, and leaves merged decoders' cache alone", async () => {
+  const bytes = await Deno.readFile("data/models/brown-gpt2/onnx/model.onnx");
+  const none = { beamIdx: false, lastPositionLogits: false, topK: false };
+  assert(rewriteDecoder(bytes, none).bytes === bytes);
+  const once = rewriteDecoder(bytes);
+  const twice = rewriteDecoder(once.bytes);
+  assertEquals(twice.applied, none);
+  assert(twice.bytes === once.bytes);
+  const merged = await Deno.readFile(`${HUB}/opt/onnx/decoder_model_merged.onnx`);
+  const r = rewriteDecoder(merged);
+  assertEquals(r.applied, { beamIdx: false, lastPositionLogits: false, topK: true });
+  ort.env.wasm.numThreads = 1;
+  const session = await ort.InferenceSession.create(r.bytes);
+  assert(session.outputNames.includes("top_tokens") && session.inputNames.includes("top_k"));
+  await session.release();
+});
