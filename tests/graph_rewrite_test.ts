@@ -10,8 +10,15 @@ const ALL: DecoderRewrites = { beamIdx: true, lastPositionLogits: true, topK: tr
 const NO_LAST: DecoderRewrites = { ...ALL, lastPositionLogits: false };
 
 /** Which rewrites each graph takes, and why the others are unsafe there. */
-const GRAPHS: { folder: string; dtype: DtypeRequest; applied: DecoderRewrites }[] = [
+const GRAPHS: {
+  folder: string;
+  dtype: DtypeRequest;
+  applied: DecoderRewrites;
+  backend?: "cpu";
+}[] = [
   { folder: "data/models/brown-gpt2", dtype: "fp32", applied: ALL },
+  // onnxruntime-node: beam_idx is on by default there.
+  { folder: "data/models/brown-gpt2", dtype: "fp32", applied: ALL, backend: "cpu" },
   { folder: `${HUB}/opt`, dtype: "fp32", applied: ALL },
   // The head's weight is a Cast of an fp16 initializer: not recognised as constant, left alone.
   { folder: `${HUB}/opt`, dtype: "fp16", applied: NO_LAST },
@@ -25,10 +32,15 @@ const GRAPHS: { folder: string; dtype: DtypeRequest; applied: DecoderRewrites }[
 
 const PROMPT = "The jury said it did find that the city";
 
-for (const { folder, dtype, applied } of GRAPHS) {
-  Deno.test(`${folder} ${dtype}: the rewritten graph generates the published graph's tokens`, async () => {
-    const published = await OnnxCausalLM.load(folder, { backend: "wasm", dtype, rewrite: false });
-    const rewritten = await OnnxCausalLM.load(folder, { backend: "wasm", dtype });
+for (const { folder, dtype, applied, backend = "wasm" } of GRAPHS) {
+  Deno.test(`${folder} ${dtype} ${backend}: the rewritten graph generates the published graph's tokens`, async () => {
+    const published = await OnnxCausalLM.load(folder, { backend, dtype, rewrite: false });
+    // Every rewrite, including beam_idx, which WASM leaves off by default.
+    const rewritten = await OnnxCausalLM.load(folder, {
+      backend,
+      dtype,
+      rewrite: backend === "cpu" ? true : ALL,
+    });
     try {
       assertEquals(rewritten.rewrites, applied);
       const ids = rewritten.tokenizer.encode(PROMPT);
@@ -86,8 +98,12 @@ Deno.test("beam_idx gathers the cache in the graph as KvCache.reorder does outsi
     backend: "wasm",
     rewrite: false,
   });
-  const rewritten = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
+  const rewritten = await OnnxCausalLM.load("data/models/brown-gpt2", {
+    backend: "wasm",
+    rewrite: ALL,
+  });
   try {
+    assert(rewritten.rewrites.beamIdx);
     const ids = rewritten.tokenizer.encode(PROMPT);
     const walk = async (model: OnnxCausalLM) => {
       let s = await model.start(ids, 3);
@@ -107,6 +123,19 @@ Deno.test("beam_idx gathers the cache in the graph as KvCache.reorder does outsi
   } finally {
     await published.dispose();
     await rewritten.dispose();
+  }
+});
+
+Deno.test("each backend's default rewrites", async () => {
+  for (
+    const [backend, applied] of [
+      ["cpu", ALL],
+      ["wasm", { ...ALL, beamIdx: false }],
+    ] as const
+  ) {
+    const model = await OnnxCausalLM.load("data/models/brown-gpt2", { backend });
+    assertEquals(model.rewrites, applied, backend);
+    await model.dispose();
   }
 });
 

@@ -63,10 +63,11 @@ export interface LoadOptions extends HubOptions {
   threads?: number;
   /**
    * Apply `graph_rewrite.ts`'s rewrites where safe (cache gathered by `beam_idx` in the graph,
-   * LM head on the last position, in-graph top-k); `false` runs the graph as published.
+   * LM head on the last position, in-graph top-k); `false` runs the graph as published, an
+   * object turns single rewrites off (`{ beamIdx: false }`).
    * @default {true}
    */
-  rewrite?: boolean;
+  rewrite?: boolean | Partial<DecoderRewrites>;
 }
 
 /** One timed session run. */
@@ -307,9 +308,13 @@ export class OnnxCausalLM implements LanguageModel {
       feeds.num_logits_to_keep = new this.ort.Tensor("int64", BigInt64Array.from([1n]), []);
     }
     if (this.rewrites.beamIdx) {
-      feeds[REWRITE_NAMES.beamIdx] = int64(
-        [...(beamIdx ?? Array.from({ length: rows }, (_, r) => r))],
-        [rows],
+      const order = beamIdx ?? Array.from({ length: rows }, (_, r) => r);
+      feeds[REWRITE_NAMES.beamIdx] = int64([...order], [rows]);
+      const identity = order.length === cache.rows && order.every((p, r) => p === r);
+      feeds[REWRITE_NAMES.reorder] = new this.ort.Tensor(
+        "bool",
+        new Uint8Array([identity ? 0 : 1]),
+        [1],
       );
     } else if (beamIdx && beamIdx.some((p, r) => p !== r)) {
       throw new Error(`${this.graphPath} has no beam_idx input; reorder the cache instead`);
@@ -536,7 +541,7 @@ async function createSession(
   geometry: ModelGeometry,
   runtime: OrtModule,
   threads: number,
-  rewrite: boolean,
+  rewrite: boolean | Partial<DecoderRewrites>,
 ): Promise<
   { session: ort.InferenceSession; initializers: InitializerShape[]; rewrites: DecoderRewrites }
 > {
@@ -572,7 +577,20 @@ async function createSession(
   // The native runtime finds external data beside the graph's path, so such graphs run as
   // published there.
   const native = backend === "cpu" && externalData.length > 0;
-  const rewritten = rewrite && !native ? rewriteDecoder(bytes) : undefined;
+  // Which rewrites pay where (measured by `deno task bench` and interleaved session timings):
+  // on WebGPU a step is bound by kernel dispatches, the cache's reorder is already a buffer
+  // copy on the GPU and TopK has no WebGPU kernel (it would fall back to the CPU and download the
+  // logits anyway), so only the LM-head slice pays. On WASM every input is copied into the
+  // WebAssembly heap at each run anyway, so an in-graph gather saves beam search nothing and
+  // costs greedy steps; onnxruntime-node reads the inputs in place, and there it halves a beam
+  // step's cost for a few percent of a greedy one.
+  const wanted: DecoderRewrites = {
+    beamIdx: backend === "cpu",
+    lastPositionLogits: true,
+    topK: backend !== "webgpu",
+    ...(typeof rewrite === "object" ? rewrite : {}),
+  };
+  const rewritten = rewrite !== false && !native ? rewriteDecoder(bytes, wanted) : undefined;
   const rewrites = rewritten?.applied ?? { beamIdx: false, lastPositionLogits: false, topK: false };
   try {
     const options = sessionOptions(backend, gpuOutputs, threads);

@@ -5,8 +5,11 @@
  * - **`beamIdx`**: a `beam_idx` input `[rows]` gathers every `past_key_values.*` input by row
  *   inside the graph (`Gather`, axis 0), so beam search reorders the cache where it lives and
  *   never copies it through JavaScript; the prefill's one row fans out to every beam on the first
- *   step. Skipped for graphs with subgraphs (`If`/`Loop`/`Scan`: optimum's merged decoder),
- *   whose branches read the cache by name.
+ *   step. The Gathers sit in one `If` on a `reorder_cache` input whose other branch passes the
+ *   cache through (`Identity`): a greedy step, whose rows all continue themselves, pays for no
+ *   copy (unconditional Gathers made a greedy step of the embedded model markedly slower).
+ *   Skipped for graphs with subgraphs (`If`/`Loop`/`Scan`: optimum's merged decoder), whose
+ *   branches read the cache by name.
  * - **`lastPositionLogits`**: the LM head's `MatMul` reads only the last position
  *   (`Slice` on axis 1), so a prefill of L tokens computes one row of logits instead of L. Only
  *   where `logits` is that `MatMul` (through `Cast`s) with a constant weight, so each row is computed
@@ -53,6 +56,7 @@ export interface RewrittenDecoder {
 /** Names the rewrites add to the graph. */
 export const REWRITE_NAMES = {
   beamIdx: "beam_idx",
+  reorder: "reorder_cache",
   topK: "top_k",
   topLogProbs: "top_logprobs",
   topTokens: "top_tokens",
@@ -61,7 +65,7 @@ export const REWRITE_NAMES = {
 const LAST_POSITION = "/last_position";
 const MINUS_ONE = int64Initializer("rewrite/minus_one", [-1n]);
 const ALL: DecoderRewrites = { beamIdx: true, lastPositionLogits: true, topK: true };
-const INT64 = 7, FLOAT = 1;
+const INT64 = 7, FLOAT = 1, BOOL = 9;
 const SUBGRAPH_OPS = new Set(["If", "Loop", "Scan"]);
 
 interface Field {
@@ -175,6 +179,20 @@ function valueInfoName(raw: Uint8Array): string {
   return name;
 }
 
+/** The raw TypeProto of a ValueInfoProto's field. */
+function valueInfoType(raw: Uint8Array): Uint8Array {
+  let type: Uint8Array = new Uint8Array(0);
+  const bytes = payload(raw);
+  const r = new ProtoReader(bytes);
+  r.fields((field, wire) => {
+    if (field !== 2 || wire !== 2) return false;
+    const t = r.sub();
+    type = bytes.subarray(t.pos, t.end);
+    return true;
+  });
+  return type;
+}
+
 function defaultOpset(modelFields: Field[]): number {
   let version = 0;
   for (const f of modelFields.filter((f) => f.field === 8)) {
@@ -237,15 +255,49 @@ export function rewriteDecoder(
     wanted.beamIdx && past.length > 0 && !hasSubgraphs &&
     !inputNames.includes(REWRITE_NAMES.beamIdx)
   ) {
-    for (const name of past) {
-      const gathered = `${name}/by_beam_idx`;
-      for (const n of all) {
-        n.inputs = n.inputs.map((i) => i === name ? (n.changed = true, gathered) : i);
-      }
-      before.push(
-        newNode("Gather", [name, REWRITE_NAMES.beamIdx], [gathered], intAttribute("axis", 0)),
-      );
+    // One If over every layer: greedy steps (and beams that all continue themselves) pass the
+    // cache through; only a real reorder pays for the Gathers' copies.
+    const gathered = past.map((name) => `${name}/by_beam_idx`);
+    for (const n of all) {
+      n.inputs = n.inputs.map((i) => {
+        const at = past.indexOf(i);
+        return at < 0 ? i : (n.changed = true, gathered[at]);
+      });
     }
+    const types = new Map(
+      graphFields.filter((f) => f.field === 11).map((
+        f,
+      ) => [valueInfoName(f.raw), valueInfoType(f.raw)]),
+    );
+    const branch = (name: string, op: "Gather" | "Identity") => (g: ProtoWriter) => {
+      past.forEach((p, i) => {
+        const inputs = op === "Gather" ? [p, REWRITE_NAMES.beamIdx] : [p];
+        g.message(
+          1,
+          newNode(
+            op,
+            inputs,
+            [`${name}/${i}`],
+            op === "Gather" ? intAttribute("axis", 0) : undefined,
+          ),
+        );
+      });
+      g.string(2, name);
+      past.forEach((p, i) =>
+        g.message(12, (v) => v.string(1, `${name}/${i}`).bytes(2, types.get(p)!))
+      );
+    };
+    before.push(newNode("If", [REWRITE_NAMES.reorder], gathered, (w) => {
+      w.message(
+        5,
+        (a) => a.string(1, "then_branch").int(20, 5).message(6, branch("reorder", "Gather")),
+      );
+      w.message(
+        5,
+        (a) => a.string(1, "else_branch").int(20, 5).message(6, branch("keep", "Identity")),
+      );
+    }));
+    inputs.push(valueInfo(REWRITE_NAMES.reorder, BOOL, [1]));
     inputs.push(valueInfo(REWRITE_NAMES.beamIdx, INT64, ["beam_rows"]));
     applied.beamIdx = true;
   }
