@@ -9,7 +9,8 @@
  * ```ts
  * import { measureBeams } from "./beams.ts";
  * const r = await measureBeams({
- *   model: "data/models/brown-gpt2", contender: "ours-wasm", widths: [1, 4],
+ *   model: "data/models/brown-gpt2", name: "embedded", threads: 1, contender: "ours-wasm",
+ *   widths: [1, 4],
  *   promptIds: [464, 318], newTokens: 16, reps: 3, warmUp: { minRuns: 1, minMs: 0 },
  *   log: console.log,
  * });
@@ -32,6 +33,10 @@ import { summarize } from "../lib/bench/stats.ts";
  */
 export async function measureBeams(options: {
   model: string;
+  /** The model's name in the results. */
+  name: string;
+  /** Threads of the CPU runtimes. */
+  threads: number;
   contender: ContenderId;
   widths: readonly number[];
   promptIds: number[];
@@ -52,7 +57,7 @@ export async function measureBeams(options: {
     throw new RangeError(`beam timing needs at least 2 new tokens, got ${n}`);
   }
   const measuredAt = new Date().toISOString();
-  const c = await Contender.start(contender, model);
+  const c = await Contender.start(contender, model, options.threads);
   try {
     log(`${contender}: ${c.description}`);
     for (const w of widths) await c.warmUp(promptIds, n, w, options.warmUp);
@@ -67,6 +72,7 @@ export async function measureBeams(options: {
       measuredAt,
       contender,
       description: c.description,
+      name: options.name,
       newTokens: n,
       reps,
       widths: widths.map((w) => {
@@ -77,10 +83,12 @@ export async function measureBeams(options: {
         }
         // The first call is the prefill; every later one is a decode step.
         const decodeCalls = last.calls.slice(1);
+        const relative = rs.map((x, i) => msPerToken(x) / msPerToken(greedy[i]));
         return {
           width: w,
           msPerToken: summarize(rs.map(msPerToken)),
-          relativeToGreedy: summarize(rs.map((x, i) => msPerToken(x) / msPerToken(greedy[i]))),
+          relativeToGreedy: summarize(relative),
+          relativeToGreedyByRep: relative,
           generateMs: summarize(rs.map((x) => x.ms)),
           callsPerStep: decodeCalls.length / (n - 1),
           rowsPerCall: [...new Set(decodeCalls.map((k) => k.rows))],

@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { Contender } from "./contender.ts";
- * const ours = await Contender.start("ours-wasm", "data/models/brown-gpt2");
+ * const ours = await Contender.start("ours-wasm", "data/models/brown-gpt2", 1);
  * const run = await ours.run([464, 318], 8, 1);
  * console.log(run.tokens.length, run.ms);
  * await ours.close();
@@ -54,11 +54,11 @@ export class Contender {
    * Starts a process and loads `contender` on `model`; rejects with the process's error.
    * @example
    * ```ts
-   * const c = await Contender.start("transformers.js-node", "data/models/brown-gpt2");
+   * const c = await Contender.start("transformers.js-node", "data/models/brown-gpt2", 2);
    * await c.close();
    * ```
    */
-  static async start(contender: ContenderId, model: string): Promise<Contender> {
+  static async start(contender: ContenderId, model: string, threads: number): Promise<Contender> {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--config", CONFIG.pathname, WORKER.pathname],
       stdin: "piped",
@@ -68,7 +68,7 @@ export class Contender {
     }).spawn();
     const c = new Contender(contender, child);
     try {
-      const reply = await c.#request({ kind: "load", contender, model });
+      const reply = await c.#request({ kind: "load", contender, model, threads });
       if (reply.kind !== "loaded") throw new Error(`unexpected reply ${reply.kind}`);
       c.description = reply.description;
       return c;

@@ -16,7 +16,8 @@
  * ```ts
  * import { measureDecode } from "./decode.ts";
  * const r = await measureDecode({
- *   model: "data/models/brown-gpt2", contenders: ["ours-wasm", "transformers.js-node"],
+ *   model: "data/models/brown-gpt2", name: "embedded", group: "cpu", threads: 1,
+ *   contenders: ["ours-wasm", "transformers.js-web-wasm"],
  *   promptIds: [464, 318, 257], newTokens: 16, reps: 3, vocabSize: 4096,
  *   warmUp: { minRuns: 1, minMs: 0 }, log: console.log,
  * });
@@ -41,24 +42,24 @@ export const DECODE_COMPARISONS: readonly {
   what: string;
 }[] = [
   {
-    ours: "ours-wasm",
+    ours: "ours-cpu",
     theirs: "transformers.js-node",
-    what: "against transformers.js's usual Deno path (native CPU runtime, all cores)",
+    what: "same runtime: onnxruntime-node; transformers.js's usual Deno path, default threads",
   },
   {
-    ours: "ours-wasm",
+    ours: "ours-cpu-1thread",
     theirs: "transformers.js-node-1thread",
-    what: "thread for thread against the native runtime",
+    what: "onnxruntime-node, both pinned to one intra-op thread",
   },
   {
     ours: "ours-wasm",
     theirs: "transformers.js-web-wasm",
-    what: "backend against backend: same onnxruntime-web build, same WASM EP, one thread",
+    what: "same runtime: onnxruntime-web's plain WASM build, same threads",
   },
   {
     ours: "ours-webgpu",
-    theirs: "transformers.js-node",
-    what: "WebGPU (lavapipe, a CPU rasterizer here) against the native CPU runtime",
+    theirs: "transformers.js-web-webgpu",
+    what: "same runtime: onnxruntime-web's WebGPU build (lavapipe here, a CPU rasterizer)",
   },
 ];
 
@@ -73,6 +74,12 @@ export const DECODE_COMPARISONS: readonly {
  */
 export async function measureDecode(options: {
   model: string;
+  /** The model's name in the results. */
+  name: string;
+  /** Which contenders these are. */
+  group: "cpu" | "webgpu";
+  /** Threads of the CPU runtimes. */
+  threads: number;
   contenders: readonly ContenderId[];
   promptIds: number[];
   newTokens: number;
@@ -93,7 +100,7 @@ export async function measureDecode(options: {
     for (const id of options.contenders) {
       let c: Contender;
       try {
-        c = await Contender.start(id, model);
+        c = await Contender.start(id, model, options.threads);
       } catch (e) {
         // A reference library that cannot load here (no native binary for this platform)
         // leaves the others to compare; this workspace itself must run.
@@ -128,6 +135,7 @@ export async function measureDecode(options: {
         ratio: a.decodeTokensPerS.median / b.decodeTokensPerS.median,
         perRep: summarize(ra.map((x, i) => decodeSeconds(rb[i]) / decodeSeconds(x))),
         prefillRatio: a.prefillTokensPerS.median / b.prefillTokensPerS.median,
+        prefillPerRep: summarize(ra.map((x, i) => rb[i].tokenMs[0] / x.tokenMs[0])),
         identicalTokens: sameTokens(a.tokens, b.tokens),
       });
     }
@@ -137,6 +145,8 @@ export async function measureDecode(options: {
     return {
       measuredAt,
       model,
+      name: options.name,
+      group: options.group,
       promptIds,
       newTokens: n,
       reps,
@@ -188,9 +198,15 @@ function summarizeContender(
     decodeTokensPerS: summarize(runs.map((r) => (n - 1) / decodeSeconds(r))),
     prefillMs: summarize(runs.map((r) => r.tokenMs[0])),
     generateMs: summarize(runs.map((r) => r.ms)),
+    decodeTokensPerSByRep: runs.map((r) => (n - 1) / decodeSeconds(r)),
+    prefillTokensPerSByRep: runs.map((r) => promptTokens / (r.tokenMs[0] / 1000)),
     tokens: last.tokens,
     stableTokens: runs.every((r) => sameTokens(r.tokens, last.tokens)),
     modelCalls: last.calls.length,
+    // Session runs after the prefill's are the decode steps.
+    sessionMsPerStep: summarize(
+      runs.map((r) => r.calls.slice(1).reduce((sum, k) => sum + k.ms, 0) / (n - 1)),
+    ),
   };
   if (last.gpuTraffic) {
     const t = last.gpuTraffic;
@@ -203,7 +219,7 @@ function summarizeContender(
       uploadBytes: t.uploadBytes / steps,
       uploads: t.uploads / steps,
       logitsBytes,
-      kvReadbackBytesPerToken: Math.max(0, readbackBytes - logitsBytes),
+      beyondLogitsBytes: Math.max(0, readbackBytes - logitsBytes),
     };
   }
   return result;

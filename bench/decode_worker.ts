@@ -7,13 +7,16 @@
  * cannot resolve its own URL inside a Deno worker.)
  *
  * Contenders:
- * - `ours-wasm`, `ours-webgpu`: this workspace's `OnnxCausalLM` + decoding engine.
+ * - `ours-cpu`, `ours-wasm`, `ours-webgpu`: this workspace's `OnnxCausalLM` + decoding engine
+ *   on onnxruntime-node, onnxruntime-web's plain WASM build, and its WebGPU (JSEP) build;
+ *   `ours-cpu-1thread` pins onnxruntime-node to one thread (a shared machine's second core
+ *   may be busy with other virtual machines' work, which no load average here shows).
  * - `transformers.js-node`: transformers.js on onnxruntime-node (native CPU), its usual path
- *   under Deno with a filesystem; `transformers.js-node-1thread` pins it to one intra-op
- *   thread, like the WASM build here.
- * - `transformers.js-web-wasm`: transformers.js on the same onnxruntime-web build and backend
- *   as ours (injected through `Symbol.for("onnxruntime")`, which transformers.js honours), so
- *   only the generation loop differs.
+ *   under Deno with a filesystem, default threads; `transformers.js-node-1thread` pins it to
+ *   one intra-op thread.
+ * - `transformers.js-web-wasm`, `transformers.js-web-webgpu`: transformers.js on the very
+ *   builds and backends ours uses (injected through `Symbol.for("onnxruntime")`, which
+ *   transformers.js honours), with the same thread count, so only the generation loop differs.
  *
  * @example
  * ```ts
@@ -24,6 +27,7 @@
  * @module
  */
 import { gpuTraffic } from "./gpu_traffic.ts";
+import type { Backend } from "../lib/onnx/backend.ts";
 import type { GpuTrafficCounts } from "../lib/bench/results.ts";
 import {
   type ContenderId,
@@ -45,33 +49,42 @@ interface Runner {
   ): Promise<number[]>;
 }
 
-/** Wraps a session's `run` so every call's batch shape is recorded. */
+/** Wraps a session's `run` so every call's batch shape is recorded; every argument passes on. */
 function countCalls(
-  session: { run: (feeds: Record<string, { dims: readonly number[] }>) => Promise<unknown> },
+  session: {
+    run: (
+      feeds: Record<string, { dims: readonly number[] }>,
+      ...rest: unknown[]
+    ) => Promise<unknown>;
+  },
   calls: ModelCall[],
 ): void {
   const run = session.run.bind(session);
-  session.run = async (feeds) => {
+  session.run = async (feeds, ...rest) => {
     const ids = feeds.input_ids.dims;
     const t0 = performance.now();
-    const out = await run(feeds);
+    const out = await run(feeds, ...rest);
     calls.push({ rows: ids[0], tokens: ids[1], ms: performance.now() - t0 });
     return out;
   };
 }
 
 async function loadOurs(
-  backend: "wasm" | "webgpu",
+  backend: Backend,
   model: string,
+  threads: number,
   calls: ModelCall[],
 ): Promise<Runner> {
   const { OnnxCausalLM } = await import("../lib/onnx/causal_lm.ts");
   const { generate } = await import("../lib/decoding/generate.ts");
-  const lm = await OnnxCausalLM.load(model, { backend });
+  const lm = await OnnxCausalLM.load(model, { backend, threads });
   countCalls(lm.session as unknown as Parameters<typeof countCalls>[0], calls);
   return {
-    description: `this workspace (OnnxCausalLM + lib/decoding) on onnxruntime-web ` +
-      (lm.backend === "wasm" ? "WASM, 1 thread" : "WebGPU"),
+    description: `this workspace (OnnxCausalLM + lib/decoding) on ` + {
+      cpu: `onnxruntime-node (native CPU), ${lm.threads} intra-op thread(s)`,
+      wasm: `onnxruntime-web WASM, ${lm.threads} thread(s)`,
+      webgpu: "onnxruntime-web WebGPU",
+    }[lm.backend],
     run: async (promptIds, newTokens, numBeams, onToken) => {
       const out = await generate(lm, promptIds, {
         maxNewTokens: newTokens,
@@ -87,16 +100,19 @@ async function loadOurs(
 async function loadTransformersJs(
   contender: ContenderId,
   model: string,
+  threads: number,
   calls: ModelCall[],
 ): Promise<Runner> {
   let description: string;
   let sessionOptions: Record<string, unknown>;
   let device: string;
-  if (contender === "transformers.js-web-wasm") {
-    const ort = await import("onnxruntime-web/webgpu");
-    ort.env.wasm.numThreads = 1;
+  if (contender === "transformers.js-web-wasm" || contender === "transformers.js-web-webgpu") {
+    const gpu = contender === "transformers.js-web-webgpu";
+    const { ortFor } = await import("../lib/onnx/backend.ts");
+    // The builds ours runs: plain WASM with its threads, or JSEP for WebGPU.
+    const ort = await ortFor(gpu ? "webgpu" : "wasm", threads);
     // transformers.js would point the WASM files at a CDN; serve them from the npm package.
-    const url = import.meta.resolve("onnxruntime-web/webgpu");
+    const url = import.meta.resolve(gpu ? "onnxruntime-web/webgpu" : "onnxruntime-web");
     ort.env.wasm.wasmPaths = url.slice(0, url.lastIndexOf("/") + 1);
     // Under Deno transformers.js passes model paths; onnxruntime-web would fetch() them.
     const create = ort.InferenceSession.create.bind(ort.InferenceSession);
@@ -108,9 +124,12 @@ async function loadTransformersJs(
           create(await file(p) as Uint8Array, o as Record<string, never>),
       },
     };
-    description = `transformers.js on onnxruntime-web ${ort.env.versions.web} wasm, 1 thread`;
+    description = `transformers.js on onnxruntime-web ${ort.env.versions.web} ` +
+      (gpu
+        ? "WebGPU (injected runtime: transformers.js keeps its KV cache on the CPU then)"
+        : `WASM, ${ort.env.wasm.numThreads} thread(s)`);
     device = "auto";
-    sessionOptions = { executionProviders: ["wasm"] };
+    sessionOptions = { executionProviders: [gpu ? "webgpu" : "wasm"] };
   } else {
     const oneThread = contender === "transformers.js-node-1thread";
     description = `transformers.js on onnxruntime-node (native CPU), ` +
@@ -174,15 +193,20 @@ async function serve(): Promise<void> {
       try {
         const request = JSON.parse(line) as WorkerRequest;
         if (request.kind === "load") {
-          const { contender, model } = request;
+          const { contender, model, threads } = request;
           if (!(CONTENDERS as readonly string[]).includes(contender)) {
             throw new RangeError(`unknown contender ${contender}; allowed: ${CONTENDERS}`);
           }
-          webgpu = contender === "ours-webgpu";
+          webgpu = contender.endsWith("webgpu");
           if (webgpu) gpuTraffic();
           runner = contender.startsWith("ours-")
-            ? await loadOurs(webgpu ? "webgpu" : "wasm", model, calls)
-            : await loadTransformersJs(contender, model, calls);
+            ? await loadOurs(
+              contender.replace(/^ours-|-1thread$/g, "") as Backend,
+              model,
+              contender.endsWith("-1thread") ? 1 : threads,
+              calls,
+            )
+            : await loadTransformersJs(contender, model, threads, calls);
           reply({ kind: "loaded", description: runner.description });
           continue;
         }

@@ -18,6 +18,8 @@
  * @module
  */
 import type { DecodeFloor, DecodeResult, RooflineResult } from "../lib/bench/results.ts";
+import { summarize } from "../lib/bench/stats.ts";
+import { fastestOurCpu } from "../lib/bench/targets.ts";
 
 /** The GPT-2 fields of `config.json` the byte count needs. */
 export interface Gpt2Geometry {
@@ -51,8 +53,9 @@ export function gpt2DecodeBytes(config: Gpt2Geometry, past: number): number {
 }
 
 /**
- * The floor of the decode part's `ours-wasm` run, from the model's config and the best
- * bandwidth measured on this machine (the runtime's Add chain or a plain JS copy).
+ * The floor of a model's decode run, against our fastest CPU contender in it, from the model's
+ * config and the best bandwidth measured on this machine (the runtime's Add chain or a plain
+ * JS copy).
  * @example
  * ```ts
  * // const floor = await decodeFloor("data/models/brown-gpt2", decodeResult, rooflineResult);
@@ -63,7 +66,7 @@ export async function decodeFloor(
   decode: DecodeResult,
   roofline: RooflineResult,
 ): Promise<DecodeFloor | undefined> {
-  const ours = decode.contenders.find((c) => c.id === "ours-wasm");
+  const ours = fastestOurCpu(decode);
   if (!ours) return undefined;
   const config = JSON.parse(await Deno.readTextFile(`${modelFolder}/config.json`));
   const meanPast = decode.promptIds.length + Math.floor(decode.newTokens / 2);
@@ -72,18 +75,26 @@ export async function decodeFloor(
   const wasm = roofline.backends.find((b) => b.backend === "wasm");
   const candidates = [
     { gbPerS: roofline.jsCopy.gbPerS.median, source: "plain JS copy" },
-    ...(wasm ? [{ gbPerS: wasm.bandwidth.gbPerS.median, source: "onnxruntime-web WASM Add" }] : []),
+    ...(wasm
+      ? [{
+        gbPerS: wasm.bandwidth.gbPerS.median,
+        source: `onnxruntime-web WASM Add, ${roofline.wasmThreads ?? 1} thread(s)`,
+      }]
+      : []),
   ];
   const best = candidates.reduce((a, b) => (b.gbPerS > a.gbPerS ? b : a));
   const floorMsPerToken = (weightBytes + kvCacheBytes) / (best.gbPerS * 1e9) * 1000;
   const measuredMsPerToken = 1000 / ours.decodeTokensPerS.median;
+  const byRep = ours.decodeTokensPerSByRep.map((rate) => 1000 / rate / floorMsPerToken);
   return {
     weightBytes,
     kvCacheBytes,
     gbPerS: best.gbPerS,
     bandwidthSource: `${best.source}, measured ${roofline.measuredAt}`,
     floorMsPerToken,
+    contender: ours.id,
     measuredMsPerToken,
-    timesAboveFloor: measuredMsPerToken / floorMsPerToken,
+    timesAboveFloor: summarize(byRep),
+    timesAboveFloorByRep: byRep,
   };
 }

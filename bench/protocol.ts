@@ -16,7 +16,13 @@ export { type ContenderId, CONTENDERS } from "../lib/bench/results.ts";
 
 /** A message to the worker. */
 export type WorkerRequest =
-  | { kind: "load"; contender: ContenderId; model: string }
+  | {
+    kind: "load";
+    contender: ContenderId;
+    model: string;
+    /** Threads of the CPU runtimes (transformers.js-node ignores it: default threads). */
+    threads: number;
+  }
   | { kind: "run"; promptIds: number[]; newTokens: number; numBeams: number };
 
 /** One session run seen by the worker's counter. */

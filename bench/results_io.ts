@@ -5,8 +5,8 @@
  *
  * @example
  * ```ts
- * import { commitJsonFiles } from "./results_io.ts";
- * await commitJsonFiles([{ path: await Deno.makeTempFile({ suffix: ".json" }), value: { ok: true } }]);
+ * import { commitFiles } from "./results_io.ts";
+ * await commitFiles([{ path: await Deno.makeTempFile({ suffix: ".json" }), value: { ok: true } }]);
  * ```
  * @module
  */
@@ -46,28 +46,33 @@ export async function machineInfo(): Promise<MachineInfo> {
 }
 
 /**
- * Writes several JSON files as one commit: every file is written to a temporary file beside
- * its target first, and only when all are complete are they renamed into place, so an
- * interrupted run leaves the old set whole (the pid-named temporaries are removed on exit or
- * swept by a later run).
+ * Writes several files as one commit, JSON values (`files`) and texts (`texts`): every file is
+ * written to a temporary file beside its target first, and only when all are complete are they
+ * renamed into place, so an interrupted run leaves the old set whole (the pid-named
+ * temporaries are removed on exit or swept by a later run).
  * @example
  * ```ts
  * const dir = await Deno.makeTempDir();
- * await commitJsonFiles([{ path: `${dir}/a.json`, value: 1 }, { path: `${dir}/b.json`, value: 2 }]);
+ * await commitFiles([{ path: `${dir}/a.json`, value: 1 }], [{ path: `${dir}/b.md`, text: "b" }]);
  * ```
  */
-export async function commitJsonFiles(
+export async function commitFiles(
   files: readonly { path: string; value: unknown }[],
+  texts: readonly { path: string; text: string }[] = [],
 ): Promise<void> {
   const staged: [string, string][] = [];
+  const all = [
+    ...files.map(({ path, value }) => ({ path, text: JSON.stringify(value, null, 2) + "\n" })),
+    ...texts,
+  ];
   try {
-    for (const { path, value } of files) {
+    for (const { path, text } of all) {
       const slash = path.lastIndexOf("/");
       await Deno.mkdir(slash >= 0 ? path.slice(0, slash) || "/" : ".", { recursive: true });
       const tmp = partialPath(path);
       ownTemp(tmp);
       staged.push([tmp, path]);
-      await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
+      await Deno.writeTextFile(tmp, text);
       await Deno.chmod(tmp, 0o644);
     }
     for (const [tmp, path] of staged) await Deno.rename(tmp, path);

@@ -29,7 +29,7 @@ import type {
   SlopeTiming,
 } from "../lib/bench/results.ts";
 import type * as Ort from "onnxruntime-web/webgpu";
-import { configureRuntime, sessionOptions } from "../lib/onnx/backend.ts";
+import { configureRuntime, ortFor, sessionOptions, wasmThreads } from "../lib/onnx/backend.ts";
 import { matmulCost } from "../lib/intensity/matmul.ts";
 import { decodeOps, prefillOps } from "../lib/intensity/layer.ts";
 import { modelConfig } from "../lib/intensity/config.ts";
@@ -96,7 +96,9 @@ export async function timeChainSlope(
     throw new RangeError(`chain depths must be integers with 1 ≤ d1 < d2, got [${d1}, ${d2}]`);
   }
   checkPositiveInteger("reps", reps);
-  const ort = configureRuntime();
+  // WASM runs on the plain build ours uses, at the process's thread count (fixed by the first
+  // `ortFor("wasm", n)`, which `measureRoofline` makes); WebGPU on the JSEP build.
+  const ort = backend === "wasm" ? await ortFor("wasm", wasmThreads() ?? 1) : configureRuntime();
   const runners = [];
   for (const depth of depths) {
     const model = build(depth);
@@ -371,6 +373,8 @@ export const ROOFLINE_BUDGETS: Record<"full" | "quick", Record<OrtBackend, Roofl
  */
 export async function measureRoofline(options: {
   backends: readonly OrtBackend[];
+  /** Threads of the WASM runtime (the process's, fixed at its first WASM session). */
+  threads?: number;
   reps: number;
   layer: LayerShape;
   budget: Record<OrtBackend, RooflineBudget>;
@@ -379,6 +383,8 @@ export async function measureRoofline(options: {
 }): Promise<RooflineResult> {
   const { reps, layer, budget, log } = options;
   const measuredAt = new Date().toISOString();
+  await ortFor("wasm", options.threads ?? 1);
+  const threads = wasmThreads() ?? 1;
   const jsCopy = await measureJsCopyBandwidth({ bytes: options.copyBytes, reps });
   log(`js copy bandwidth: ${fmtRate(jsCopy.gbPerS, "GB/s")}`);
   const backends: BackendRoofline[] = [];
@@ -422,7 +428,7 @@ export async function measureRoofline(options: {
     }
     backends.push({ backend, bandwidth, peak, ops, skipped });
   }
-  return { measuredAt, reps, layer, jsCopy, backends };
+  return { measuredAt, reps, layer, jsCopy, backends, wasmThreads: threads };
 }
 
 /**
@@ -452,7 +458,9 @@ export function hardwareEntries(
       source: `measured by \`deno task bench\` on ${result.measuredAt} on ${machine}: ` +
         `peak = best median fp32 MatMul FLOP/s (${r.peak.label} and the Question 1 MatMuls ` +
         `scaled to L=${result.layer.seqLen}, D=${result.layer.dModel}), chain-slope timing, ` +
-        `${result.reps} reps; bandwidth = ${r.bandwidth.method}. Plain JS copy on the same ` +
+        `${result.reps} reps; bandwidth = ${r.bandwidth.method}` +
+        (r.backend === "wasm" ? ` (${result.wasmThreads ?? 1} thread(s))` : "") +
+        `. Plain JS copy on the same ` +
         `machine: ${result.jsCopy.gbPerS.median.toFixed(1)} GB/s. Shared machine: other jobs ` +
         "may have been running.",
       measuredAt: result.measuredAt,

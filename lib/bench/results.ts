@@ -11,7 +11,7 @@
  * import { assert } from "@std/assert";
  * import { readBenchResults } from "./results.ts";
  * const results = await readBenchResults();
- * assert(results.parts.decode === undefined || results.parts.decode.contenders.length > 0);
+ * assert(results.parts.decode === undefined || results.parts.decode.models.length > 0);
  * ```
  * @module
  */
@@ -41,11 +41,14 @@ export interface MachineInfo {
 
 /** Every contender the worker can run. */
 export const CONTENDERS = [
+  "ours-cpu",
+  "ours-cpu-1thread",
   "ours-wasm",
   "ours-webgpu",
   "transformers.js-node",
   "transformers.js-node-1thread",
   "transformers.js-web-wasm",
+  "transformers.js-web-webgpu",
 ] as const;
 
 /** One contender. */
@@ -149,6 +152,8 @@ export interface RooflineResult {
   jsCopy: BandwidthMeasurement;
   /** Per backend that could run. */
   backends: BackendRoofline[];
+  /** Threads of the WASM measurements (onnxruntime-web's plain build). */
+  wasmThreads: number;
 }
 /** One contender's figures. */
 export interface ContenderDecode {
@@ -160,6 +165,10 @@ export interface ContenderDecode {
   prefillTokensPerS: Summary;
   /** Generated tokens per second of the decode steps ((N − 1) / (t_N − t₁)). */
   decodeTokensPerS: Summary;
+  /** The same, repetition by repetition (for ratios against other contenders). */
+  decodeTokensPerSByRep: number[];
+  /** Prefill tokens per second, repetition by repetition. */
+  prefillTokensPerSByRep: number[];
   /** Milliseconds to the first token, t₁. */
   prefillMs: Summary;
   /** Milliseconds of the whole N-token call. */
@@ -171,8 +180,14 @@ export interface ContenderDecode {
   /** Session runs during the N-token generation: prefill + decode calls. */
   modelCalls: number;
   /**
+   * Milliseconds per decode step inside the session's `run` (outputs computed, not yet read);
+   * the rest of a step is the library's loop around it.
+   */
+  sessionMsPerStep: Summary;
+  /**
    * WebGPU only: bytes moved per decode token (traffic after t₁ ÷ (N − 1)), and
-   * `kvReadbackBytesPerToken` = readback beyond the logits (0 when the cache stays on the GPU).
+   * `beyondLogitsBytes` = readback beyond one row of logits (0 when the cache stays on the GPU
+   * and no other output is read).
    */
   gpuPerToken?: {
     readbackBytes: number;
@@ -180,7 +195,7 @@ export interface ContenderDecode {
     uploadBytes: number;
     uploads: number;
     logitsBytes: number;
-    kvReadbackBytesPerToken: number;
+    beyondLogitsBytes: number;
   };
 }
 
@@ -198,6 +213,8 @@ export interface DecodeComparison {
   perRep: Summary;
   /** Same for prefill tokens/s. */
   prefillRatio: number;
+  /** Per-repetition prefill ratios. */
+  prefillPerRep: Summary;
   /** Whether both generated identical tokens. */
   identicalTokens: boolean;
 }
@@ -208,6 +225,10 @@ export interface DecodeResult {
   measuredAt: string;
   /** Model folder. */
   model: string;
+  /** The model's name in the benchmark (`embedded`, `gpt2-124m`, or the folder given). */
+  name: string;
+  /** Which contenders: the CPU runtimes, or WebGPU (fewer tokens: lavapipe is slow). */
+  group: "cpu" | "webgpu";
   /** Prompt token ids. */
   promptIds: number[];
   /** New tokens per generation (N). */
@@ -231,6 +252,8 @@ export interface BeamWidthCost {
   msPerToken: Summary;
   /** msPerToken ÷ greedy's, per repetition (both measured in the same repetition). */
   relativeToGreedy: Summary;
+  /** The same ratios, repetition by repetition. */
+  relativeToGreedyByRep: number[];
   /** Milliseconds of the whole N-token generation (prefill included). */
   generateMs: Summary;
   /** Session runs per decode step: 1 when all beams go in one batch. */
@@ -251,6 +274,8 @@ export interface BeamsResult {
   contender: ContenderId;
   /** Its description. */
   description: string;
+  /** The model's name in the benchmark. */
+  name: string;
   /** New tokens per generation (N). */
   newTokens: number;
   /** Repetitions. */
@@ -270,10 +295,14 @@ export interface DecodeFloor {
   bandwidthSource: string;
   /** (weightBytes + kvCacheBytes) ÷ bandwidth, milliseconds. */
   floorMsPerToken: number;
-  /** ours-wasm's median decode milliseconds per token. */
+  /** The contender measured against the floor: this workspace's fastest CPU path. */
+  contender: ContenderId;
+  /** Its median decode milliseconds per token. */
   measuredMsPerToken: number;
-  /** measured ÷ floor. */
-  timesAboveFloor: number;
+  /** measured ÷ floor, per repetition. */
+  timesAboveFloor: Summary;
+  /** The same, repetition by repetition. */
+  timesAboveFloorByRep: number[];
 }
 
 /** What every part carries besides its measurement. */
@@ -284,16 +313,37 @@ export interface PartMeta {
   loadAverage: number[];
 }
 
-/** The decode part: the comparison and the memory floor (null before a roofline exists). */
-export type DecodePart = PartMeta & DecodeResult & { floor: DecodeFloor | null };
+/** One model's decode comparison and its memory floor (null before a roofline exists). */
+export type DecodeModel = DecodeResult & { floor: DecodeFloor | null };
+
+/** The decode part: one comparison per model. */
+export type DecodePart = PartMeta & { models: DecodeModel[] };
 
 /** The beams part: one sweep of widths per backend. */
 export type BeamsPart = PartMeta & { runs: BeamsResult[] };
 
+/** One target of the benchmark, judged on per-repetition ratios. */
+export interface TargetResult {
+  /** Short name, e.g. `greedy embedded onnxruntime-node`. */
+  name: string;
+  /** What is compared, in words. */
+  what: string;
+  /** The per-repetition ratios. */
+  ratio: Summary;
+  /** `>=`: the ratio must reach the bounds; `<=`: it must stay within them. */
+  direction: ">=" | "<=";
+  /** Bound on the median. */
+  median: number;
+  /** Bound on the unfavourable quartile (the lower one for `>=`, the upper for `<=`). */
+  quartile: number;
+  /** Both bounds met. */
+  met: boolean;
+}
+
 /** The whole results file. */
 export interface BenchResults {
-  /** Schema version, 1. */
-  schema: 1;
+  /** Schema version, 2 (per-model decode results and judged targets). */
+  schema: 2;
   /** The machine of the latest run. */
   machine: MachineInfo;
   /** Each part that has run, from its latest run. */
@@ -302,15 +352,17 @@ export interface BenchResults {
     decode?: DecodePart;
     beams?: BeamsPart;
   };
+  /** The targets judged on these parts (see `targets.ts`). */
+  targets: TargetResult[];
 }
 
 /**
- * Reads a results file; throws naming the file when it is missing, is not schema 1, or holds a
+ * Reads a results file; throws naming the file when it is missing, is not schema 2, or holds a
  * `--quick` part (unless `allowQuick`).
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * assertEquals((await readBenchResults()).schema, 1);
+ * assertEquals((await readBenchResults()).schema, 2);
  * ```
  */
 export async function readBenchResults(
@@ -319,8 +371,8 @@ export async function readBenchResults(
 ): Promise<BenchResults> {
   const name = file instanceof URL ? decodeURIComponent(file.pathname) : file;
   const value = JSON.parse(await Deno.readTextFile(file));
-  if (value?.schema !== 1 || typeof value.parts !== "object") {
-    throw new TypeError(`${name} is not a benchmark results file (schema 1)`);
+  if (value?.schema !== 2 || typeof value.parts !== "object") {
+    throw new TypeError(`${name} is not a benchmark results file (schema 2)`);
   }
   const results = value as BenchResults;
   if (!options.allowQuick) {
