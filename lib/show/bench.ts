@@ -160,6 +160,7 @@ function floorLine(name: string, f: DecodeFloor): string {
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
+ * import { readBenchResults } from "../bench/results.ts";
  * assertStringIncludes(benchReport(await readBenchResults()), "| target |");
  * ```
  */
