@@ -1,6 +1,6 @@
 import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import * as ort from "onnxruntime-web";
-import { OnnxCausalLM } from "../lib/onnx/causal_lm.ts";
+import { type LoadOptions, OnnxCausalLM } from "../lib/onnx/causal_lm.ts";
 import { type DecoderRewrites, rewriteDecoder } from "../lib/onnx/graph_rewrite.ts";
 import { generate } from "../lib/decoding/generate.ts";
 import type { DtypeRequest } from "../lib/onnx/model_files.ts";
@@ -32,16 +32,27 @@ const GRAPHS: {
 
 const PROMPT = "The jury said it did find that the city";
 
+/** Runs `f` on the graph as published and with `rewrite`, on one backend, then releases both. */
+async function withPair(
+  options: LoadOptions,
+  f: (published: OnnxCausalLM, rewritten: OnnxCausalLM) => Promise<void>,
+  folder = "data/models/brown-gpt2",
+): Promise<void> {
+  const published = await OnnxCausalLM.load(folder, { ...options, rewrite: false });
+  const rewritten = await OnnxCausalLM.load(folder, options);
+  try {
+    await f(published, rewritten);
+  } finally {
+    await published.dispose();
+    await rewritten.dispose();
+  }
+}
+
 for (const { folder, dtype, applied, backend = "wasm" } of GRAPHS) {
   Deno.test(`${folder} ${dtype} ${backend}: the rewritten graph generates the published graph's tokens`, async () => {
-    const published = await OnnxCausalLM.load(folder, { backend, dtype, rewrite: false });
     // Every rewrite, including beam_idx, which WASM leaves off by default.
-    const rewritten = await OnnxCausalLM.load(folder, {
-      backend,
-      dtype,
-      rewrite: backend === "cpu" ? true : ALL,
-    });
-    try {
+    const options: LoadOptions = { backend, dtype, rewrite: backend === "cpu" ? true : ALL };
+    await withPair(options, async (published, rewritten) => {
       assertEquals(rewritten.rewrites, applied);
       const ids = rewritten.tokenizer.encode(PROMPT);
       for (const numBeams of [1, 4]) {
@@ -61,20 +72,12 @@ for (const { folder, dtype, applied, backend = "wasm" } of GRAPHS) {
         const k = numBeams === 1 ? 1 : Math.max(2, 1 + rewritten.eosTokenIds.length) * numBeams;
         assert(decode.every((r) => r.logitsBytes === r.rows * k * (4 + 8)));
       }
-    } finally {
-      await published.dispose();
-      await rewritten.dispose();
-    }
+    }, folder);
   });
 }
 
-Deno.test("top-k rows equal an argsort and log_softmax of the published graph's logits", async () => {
-  const published = await OnnxCausalLM.load("data/models/brown-gpt2", {
-    backend: "wasm",
-    rewrite: false,
-  });
-  const rewritten = await OnnxCausalLM.load("data/models/brown-gpt2", { backend: "wasm" });
-  try {
+Deno.test("top-k rows equal an argsort and log_softmax of the published graph's logits", () =>
+  withPair({ backend: "wasm" }, async (published, rewritten) => {
     const ids = rewritten.tokenizer.encode(PROMPT);
     const full = await published.start(ids, 1);
     const top = await rewritten.start(ids, 1, { topK: 6 });
@@ -87,22 +90,10 @@ Deno.test("top-k rows equal an argsort and log_softmax of the published graph's 
     top.top![0].logProbs.forEach((lp, j) => assertAlmostEquals(lp, logits[order[j]] - logZ, 1e-4));
     full.dispose();
     top.dispose();
-  } finally {
-    await published.dispose();
-    await rewritten.dispose();
-  }
-});
+  }));
 
-Deno.test("beam_idx gathers the cache in the graph as KvCache.reorder does outside it", async () => {
-  const published = await OnnxCausalLM.load("data/models/brown-gpt2", {
-    backend: "wasm",
-    rewrite: false,
-  });
-  const rewritten = await OnnxCausalLM.load("data/models/brown-gpt2", {
-    backend: "wasm",
-    rewrite: ALL,
-  });
-  try {
+Deno.test("beam_idx gathers the cache in the graph as KvCache.reorder does outside it", () =>
+  withPair({ backend: "wasm", rewrite: ALL }, async (published, rewritten) => {
     assert(rewritten.rewrites.beamIdx);
     const ids = rewritten.tokenizer.encode(PROMPT);
     const walk = async (model: OnnxCausalLM) => {
@@ -120,11 +111,7 @@ Deno.test("beam_idx gathers the cache in the graph as KvCache.reorder does outsi
     );
     // Rows continuing different parents differ, so the gather is not a no-op.
     assert(got[0].some((x, t) => Math.abs(x - got[3][t]) > 1e-2));
-  } finally {
-    await published.dispose();
-    await rewritten.dispose();
-  }
-});
+  }));
 
 Deno.test("each backend's default rewrites", async () => {
   for (

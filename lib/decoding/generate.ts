@@ -732,6 +732,72 @@ function addUnfinished(hyps: BeamHypotheses, beams: readonly Row[]): void {
   }
 }
 
+/** One beam step from each row's top tokens (no processors, no trace). */
+function topBeamStep(
+  o: Resolved,
+  top: readonly TopTokens[],
+  beams: readonly Row[],
+  vocab: number,
+  candidates: number,
+  hyps: BeamHypotheses,
+  step: number,
+): { next: Row[]; parents: number[]; done: boolean } {
+  const { ranked, scores } = rankTop(top, beams, vocab, candidates);
+  const { next, parents } = selectBeams(o, ranked, beams, scores, vocab, hyps);
+  return { next, parents, done: next.length === 0 || hyps.isDone(scores.total(ranked[0]), step) };
+}
+
+/** One beam step over full rows: processors, sampling and the trace's candidates. */
+function fullBeamStep(
+  o: Resolved,
+  promptIds: readonly number[],
+  state: DecodeState,
+  beams: readonly Row[],
+  vocab: number,
+  candidatesPerStep: number,
+  hyps: BeamHypotheses,
+  step: number,
+  trace: Tracer,
+): { next: Row[]; parents: number[]; done: boolean } {
+  // Each beam's processed log-softmax scores plus its running score, over beams × vocab.
+  const totals = new Float64Array(beams.length * vocab);
+  const processedRows: ArrayLike<number>[] = [];
+  for (const [r, beam] of beams.entries()) {
+    const lp = state.logProbs[r];
+    const processed = processRow(o, promptIds, beam.tokens, lp);
+    const scores = processed?.scores ?? lp;
+    processedRows.push(scores);
+    for (let t = 0; t < vocab; t++) totals[r * vocab + t] = beam.score + scores[t];
+    if (o.doSample) trace.filters(r, lp, scores, processed?.removed ?? {});
+  }
+  const ranked = o.doSample
+    ? multinomial(softmax(totals), candidatesPerStep, o.rng)
+      .sort((a, b) => totals[b] - totals[a])
+    : topIndices(totals, candidatesPerStep);
+  const fullRows: StepScores = {
+    total: (idx) => totals[idx],
+    logProb: (r, t) => state.logProbs[r][t],
+  };
+  const { next, parents, fate } = selectBeams(o, ranked, beams, fullRows, vocab, hyps);
+  const done = next.length === 0 || hyps.isDone(totals[ranked[0]], step);
+  for (const [r, beam] of beams.entries()) {
+    // Only a live tracer asks which ranked candidates came from this beam.
+    const chosen = () =>
+      ranked.filter((idx) => Math.floor(idx / vocab) === r).map((idx) => idx % vocab);
+    trace.rowCandidates(r, beam, state.logProbs[r], chosen, (t) => {
+      const f = fate.get(r * vocab + t);
+      const score = totals[r * vocab + t];
+      return {
+        score,
+        rank: f?.rank ?? null,
+        status: f?.status ?? (processedRows[r][t] === -Infinity ? "filtered" : "pruned"),
+        ...(f?.next === undefined ? {} : { next: f.next }),
+      };
+    });
+  }
+  return { next, parents, done };
+}
+
 /** Beam search and beam sampling (HF `_beam_search` with `BeamSearchScorer`). */
 async function decodeBeams(
   model: LanguageModel,
@@ -757,61 +823,9 @@ async function decodeBeams(
       stepsRun = step;
       checkRows(state, beams.length, vocab);
       trace.beginStep(step, beams);
-      if (state.top) {
-        const { ranked, scores } = rankTop(state.top, beams, vocab, candidatesPerStep);
-        const { next, parents } = selectBeams(o, ranked, beams, scores, vocab, hyps);
-        const done = next.length === 0 || hyps.isDone(scores.total(ranked[0]), step);
-        trace.endStep();
-        await o.onStep?.({
-          step,
-          sequences: next.map((b) => [...b.tokens]),
-          newTokens: next.map((b) => b.tokens.at(-1)!),
-        });
-        if (done) break;
-        beams = next;
-        if (step === o.maxNewTokens) {
-          addUnfinished(hyps, beams);
-          break;
-        }
-        state = await state.step(parents, beams.map((b) => b.tokens.at(-1)!), request);
-        continue;
-      }
-      // Each beam's processed log-softmax scores plus its running score, over beams × vocab.
-      const totals = new Float64Array(beams.length * vocab);
-      const processedRows: ArrayLike<number>[] = [];
-      for (const [r, beam] of beams.entries()) {
-        const lp = state.logProbs[r];
-        const processed = processRow(o, promptIds, beam.tokens, lp);
-        const scores = processed?.scores ?? lp;
-        processedRows.push(scores);
-        for (let t = 0; t < vocab; t++) totals[r * vocab + t] = beam.score + scores[t];
-        if (o.doSample) trace.filters(r, lp, scores, processed?.removed ?? {});
-      }
-      const ranked = o.doSample
-        ? multinomial(softmax(totals), candidatesPerStep, o.rng)
-          .sort((a, b) => totals[b] - totals[a])
-        : topIndices(totals, candidatesPerStep);
-      const fullRows: StepScores = {
-        total: (idx) => totals[idx],
-        logProb: (r, t) => state.logProbs[r][t],
-      };
-      const { next, parents, fate } = selectBeams(o, ranked, beams, fullRows, vocab, hyps);
-      const done = next.length === 0 || hyps.isDone(totals[ranked[0]], step);
-      for (const [r, beam] of beams.entries()) {
-        // Only a live tracer asks which ranked candidates came from this beam.
-        const chosen = () =>
-          ranked.filter((idx) => Math.floor(idx / vocab) === r).map((idx) => idx % vocab);
-        trace.rowCandidates(r, beam, state.logProbs[r], chosen, (t) => {
-          const f = fate.get(r * vocab + t);
-          const score = totals[r * vocab + t];
-          return {
-            score,
-            rank: f?.rank ?? null,
-            status: f?.status ?? (processedRows[r][t] === -Infinity ? "filtered" : "pruned"),
-            ...(f?.next === undefined ? {} : { next: f.next }),
-          };
-        });
-      }
+      const { next, parents, done } = state.top
+        ? topBeamStep(o, state.top, beams, vocab, candidatesPerStep, hyps, step)
+        : fullBeamStep(o, promptIds, state, beams, vocab, candidatesPerStep, hyps, step, trace);
       trace.endStep();
       await o.onStep?.({
         step,

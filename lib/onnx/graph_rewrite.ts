@@ -168,16 +168,22 @@ function valueInfo(
     );
 }
 
-function valueInfoName(raw: Uint8Array): string {
-  let name = "";
+/** The string field `number` of the message in a length-delimited field's raw bytes. */
+function stringField(raw: Uint8Array, number: number): string {
+  let value = "";
   const r = new ProtoReader(payload(raw));
   r.fields((field, wire) => {
-    if (field !== 1 || wire !== 2) return false;
-    name = r.string();
+    if (field !== number || wire !== 2) return false;
+    value = r.string();
     return true;
   });
-  return name;
+  return value;
 }
+
+/** ValueInfoProto.name. */
+const valueInfoName = (raw: Uint8Array) => stringField(raw, 1);
+/** TensorProto.name. */
+const tensorName = (raw: Uint8Array) => stringField(raw, 8);
 
 /** The raw TypeProto of a ValueInfoProto's field. */
 function valueInfoType(raw: Uint8Array): Uint8Array {
@@ -391,17 +397,6 @@ export function rewriteDecoder(
 
 function lastOf(fields: Field[], field: number): Field | undefined {
   return fields.findLast((f) => f.field === field);
-}
-
-function tensorName(raw: Uint8Array): string {
-  let name = "";
-  const r = new ProtoReader(payload(raw));
-  r.fields((field, wire) => {
-    if (field !== 8 || wire !== 2) return false;
-    name = r.string();
-    return true;
-  });
-  return name;
 }
 
 /**
