@@ -20,7 +20,6 @@
  * ```
  * @module
  */
-import { webGpuAdapter } from "../lib/onnx/backend.ts";
 import { measuredRooflineFigure } from "../lib/show/roofline.ts";
 import { fmtRate, hardwareEntries, measureRoofline, ROOFLINE_BUDGETS } from "./roofline.ts";
 import { commitFiles, machineInfo, readJsonObject } from "./results_io.ts";
@@ -36,7 +35,6 @@ import type {
   DecodeFloor,
   DecodeModel,
   DecodeResult,
-  OrtBackend,
   RooflineResult,
 } from "../lib/bench/results.ts";
 import { benchTargets, fastestOurCpu, targetLine } from "../lib/bench/targets.ts";
@@ -192,18 +190,14 @@ export function parseBenchFlags(args: readonly string[]): BenchFlags {
   };
 }
 
-/** Backends of onnxruntime-web that can run here: WASM always, WebGPU with an adapter. */
-async function availableBackends(): Promise<OrtBackend[]> {
-  return (await webGpuAdapter()) ? ["wasm", "webgpu"] : ["wasm"];
-}
-
-async function runRoofline(flags: BenchFlags): Promise<RooflineResult> {
+async function runRoofline(flags: BenchFlags, webgpu: boolean): Promise<RooflineResult> {
   console.log(
     `\n== roofline: this machine's bandwidth and MatMul FLOP/s (WASM: ${flags.threads} ` +
       `thread(s)) ==`,
   );
   return await measureRoofline({
-    backends: await availableBackends(),
+    // onnxruntime-web's backends that run here: WASM always, WebGPU with an adapter.
+    backends: webgpu ? ["wasm", "webgpu"] : ["wasm"],
     threads: flags.threads,
     reps: flags.reps,
     layer: flags.quick
@@ -292,10 +286,14 @@ const CPU_CONTENDERS: readonly ContenderId[] = [
 ];
 const WEBGPU_CONTENDERS: readonly ContenderId[] = ["ours-webgpu", "transformers.js-web-webgpu"];
 
-async function runDecode(flags: BenchFlags, plan: ModelPlan): Promise<DecodeResult[]> {
+async function runDecode(
+  flags: BenchFlags,
+  plan: ModelPlan,
+  webgpu: boolean,
+): Promise<DecodeResult[]> {
   const groups = [
     { group: "cpu" as const, contenders: CPU_CONTENDERS, newTokens: plan.newTokens },
-    ...((await webGpuAdapter())
+    ...(webgpu
       ? [{ group: "webgpu" as const, contenders: WEBGPU_CONTENDERS, newTokens: plan.webgpuTokens }]
       : []),
   ];
@@ -464,6 +462,8 @@ async function measure(flags: BenchFlags): Promise<void> {
       `${machine.webgpuAdapter ?? "none"}; load average ${machine.loadAverage.join(", ")}; ` +
       machine.note,
   );
+  // machineInfo asked for the adapter once; every part goes by that answer.
+  const webgpu = machine.webgpuAdapter !== null;
   const resultsPath = `${flags.outDir}/results.json`;
   const previous = await readJsonObject(resultsPath);
   // A schema-1 file's parts have another shape: start afresh rather than mix them.
@@ -473,7 +473,7 @@ async function measure(flags: BenchFlags): Promise<void> {
   // Written together at the end: an interrupted run changes none of them.
   const files: { path: string; value: unknown }[] = [];
   if (flags.parts.includes("roofline")) {
-    const roofline = await runRoofline(flags);
+    const roofline = await runRoofline(flags, webgpu);
     parts.roofline = { quick: flags.quick, loadAverage: machine.loadAverage, ...roofline };
     files.push({
       path: `${flags.outDir}/roofline-figure.json`,
@@ -497,7 +497,7 @@ async function measure(flags: BenchFlags): Promise<void> {
     const loadAverage = Deno.loadavg().map((x) => Math.round(x * 100) / 100);
     const models: DecodeModel[] = [];
     for (const plan of plans) {
-      for (const r of await runDecode(flags, plan)) {
+      for (const r of await runDecode(flags, plan, webgpu)) {
         const roofline = parts.roofline;
         const floor = r.group === "cpu" && roofline
           ? await decodeFloor(plan.folder, r, roofline)
@@ -510,7 +510,6 @@ async function measure(flags: BenchFlags): Promise<void> {
   }
   if (plans.length > 0 && flags.parts.includes("beams")) {
     const loadAverage = Deno.loadavg().map((x) => Math.round(x * 100) / 100);
-    const webgpu = (await webGpuAdapter()) !== undefined;
     const runs: BeamsResult[] = [];
     for (const plan of plans) {
       // Beams on our fastest CPU path as the decode part measured it (ours-cpu before any).

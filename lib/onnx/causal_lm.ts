@@ -246,18 +246,12 @@ export class OnnxCausalLM implements LanguageModel {
     const empty = KvCache.empty(this.cacheNames, this.cacheShape, 1, this.ort);
     const first = await this.forward([prompt], empty, "prefill", request);
     const fan = <T>(x: T[] | undefined) => x && new Array<T>(rows).fill(x[0]);
-    const rowOf = new Array<number>(rows).fill(0);
-    if (this.rewrites.beamIdx) {
-      return new OnnxDecodeState(this, fan(first.logits), fan(first.top), first.cache, rowOf);
-    }
-    const cache = await first.cache.reorder(rowOf);
-    return new OnnxDecodeState(
-      this,
-      fan(first.logits),
-      fan(first.top),
-      cache,
-      rowOf.map((_, i) => i),
-    );
+    // With beam_idx every row continues the one cached row until the first step gathers it.
+    const inGraph = this.rewrites.beamIdx;
+    const fromPrefill = new Array<number>(rows).fill(0);
+    const cache = inGraph ? first.cache : await first.cache.reorder(fromPrefill);
+    const rowOf = inGraph ? fromPrefill : fromPrefill.map((_, i) => i);
+    return new OnnxDecodeState(this, fan(first.logits), fan(first.top), cache, rowOf);
   }
 
   /**
@@ -429,7 +423,10 @@ export class OnnxDecodeState implements DecodeState {
     return this.rowOf.length;
   }
 
-  /** The KV cache (its rows may be fewer than the state's before the first step); throws once the state has been stepped or disposed. */
+  /**
+   * The KV cache (its rows may be fewer than the state's before the first step); throws once the
+   * state has been stepped or disposed.
+   */
   get cache(): KvCache {
     if (!this.#cache) throw new Error("this decode state was already stepped or disposed");
     return this.#cache;
