@@ -6,8 +6,15 @@ import { generate } from "../lib/decoding/generate.ts";
 import type { DtypeRequest } from "../lib/onnx/model_files.ts";
 
 const HUB = "tests/fixtures/hub/models";
-const ALL: DecoderRewrites = { beamIdx: true, lastPositionLogits: true, topK: true };
+const ALL: DecoderRewrites = {
+  fusedAttention: true,
+  beamIdx: true,
+  lastPositionLogits: true,
+  topK: true,
+};
 const NO_LAST: DecoderRewrites = { ...ALL, lastPositionLogits: false };
+/** Attention not in the exported GPT-2 form (llama: rotary embeddings), or not float32. */
+const UNFUSED_NO_LAST: DecoderRewrites = { ...NO_LAST, fusedAttention: false };
 
 /** Which rewrites each graph takes, and why the others are unsafe there. */
 const GRAPHS: {
@@ -20,14 +27,15 @@ const GRAPHS: {
   // onnxruntime-node: beam_idx is on by default there.
   { folder: "data/models/brown-gpt2", dtype: "fp32", applied: ALL, backend: "cpu" },
   { folder: `${HUB}/opt`, dtype: "fp32", applied: ALL },
-  // The head's weight is a Cast of an fp16 initializer: not recognised as constant, left alone.
-  { folder: `${HUB}/opt`, dtype: "fp16", applied: NO_LAST },
+  // The head's weight is a Cast of an fp16 initializer: not recognised as constant, left alone;
+  // MultiHeadAttention's CPU kernel is float32 only.
+  { folder: `${HUB}/opt`, dtype: "fp16", applied: UNFUSED_NO_LAST },
   // Dynamic quantization's scale spans every position: slicing would change it.
   { folder: `${HUB}/opt`, dtype: "q8", applied: NO_LAST },
   // onnx-community style: the graph has num_logits_to_keep already.
-  { folder: `${HUB}/llama`, dtype: "fp32", applied: NO_LAST },
-  { folder: `${HUB}/llama`, dtype: "fp16", applied: NO_LAST },
-  { folder: `${HUB}/llama`, dtype: "q8", applied: NO_LAST },
+  { folder: `${HUB}/llama`, dtype: "fp32", applied: UNFUSED_NO_LAST },
+  { folder: `${HUB}/llama`, dtype: "fp16", applied: UNFUSED_NO_LAST },
+  { folder: `${HUB}/llama`, dtype: "q8", applied: UNFUSED_NO_LAST },
 ];
 
 const PROMPT = "The jury said it did find that the city";
@@ -128,7 +136,7 @@ Deno.test("each backend's default rewrites", async () => {
 
 Deno.test("rewriting is idempotent, skips what is off, and leaves merged decoders' cache alone", async () => {
   const bytes = await Deno.readFile("data/models/brown-gpt2/onnx/model.onnx");
-  const none = { beamIdx: false, lastPositionLogits: false, topK: false };
+  const none = { fusedAttention: false, beamIdx: false, lastPositionLogits: false, topK: false };
   assert(rewriteDecoder(bytes, none).bytes === bytes);
   const once = rewriteDecoder(bytes);
   const twice = rewriteDecoder(once.bytes);
@@ -136,9 +144,64 @@ Deno.test("rewriting is idempotent, skips what is off, and leaves merged decoder
   assert(twice.bytes === once.bytes);
   const merged = await Deno.readFile(`${HUB}/opt/onnx/decoder_model_merged.onnx`);
   const r = rewriteDecoder(merged);
-  assertEquals(r.applied, { beamIdx: false, lastPositionLogits: false, topK: true });
+  assertEquals(r.applied, { ...none, topK: true });
   ort.env.wasm.numThreads = 1;
   const session = await ort.InferenceSession.create(r.bytes);
   assert(session.outputNames.includes("top_tokens") && session.inputNames.includes("top_k"));
   await session.release();
+});
+
+Deno.test("fused attention keeps the graph's own mask: padded rows give the published logits", async () => {
+  const bytes = await Deno.readFile("data/models/brown-gpt2/onnx/model.onnx");
+  const none = { fusedAttention: false, beamIdx: false, lastPositionLogits: false, topK: false };
+  const fused = rewriteDecoder(bytes, { ...none, fusedAttention: true });
+  assertEquals(fused.applied, { ...none, fusedAttention: true });
+  ort.env.wasm.numThreads = 1;
+  const published = await ort.InferenceSession.create(bytes);
+  const rewritten = await ort.InferenceSession.create(fused.bytes);
+  const layers = published.inputNames.filter((n) => n.endsWith(".key")).length;
+  const int64 = (xs: number[], dims: number[]) =>
+    new ort.Tensor("int64", BigInt64Array.from(xs, BigInt), dims);
+  // Two rows of six positions; the second is left-padded by two, then one cached step each.
+  const ids = [[464, 318, 257, 1110, 286, 262], [0, 0, 464, 318, 257, 1110]];
+  const mask = [[1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1]];
+  const run = async (session: ort.InferenceSession, padding: boolean) => {
+    const m = padding ? mask : mask.map((row) => row.map(() => 1));
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: int64(ids.flat(), [2, 6]),
+      attention_mask: int64(m.flat(), [2, 6]),
+      position_ids: int64(m.flatMap((row) => row.map((_, i) => i)), [2, 6]),
+    };
+    for (let i = 0; i < layers; i++) {
+      for (const kv of ["key", "value"]) {
+        feeds[`past_key_values.${i}.${kv}`] = new ort.Tensor("float32", new Float32Array(0), [
+          2,
+          4,
+          0,
+          48,
+        ]);
+      }
+    }
+    const first = await session.run(feeds);
+    const step: Record<string, ort.Tensor> = {
+      input_ids: int64([286, 262], [2, 1]),
+      attention_mask: int64([...m[0], 1, ...m[1], 1], [2, 7]),
+      position_ids: int64([6, 6], [2, 1]),
+    };
+    for (let i = 0; i < layers; i++) {
+      for (const kv of ["key", "value"]) {
+        step[`past_key_values.${i}.${kv}`] = first[`present.${i}.${kv}`];
+      }
+    }
+    const second = await session.run(step);
+    return [...first.logits.data as Float32Array, ...second.logits.data as Float32Array];
+  };
+  const want = await run(published, true), got = await run(rewritten, true);
+  assertEquals(got.length, want.length);
+  got.forEach((x, i) => assertAlmostEquals(x, want[i], 1e-4, `logit ${i}`));
+  // The padding changes the second row, so a fused node ignoring the mask would fail above.
+  const unpadded = await run(published, false);
+  assert(want.some((x, i) => Math.abs(x - unpadded[i]) > 1e-2));
+  await published.release();
+  await rewritten.release();
 });

@@ -109,7 +109,12 @@ for (const [name, options] of CASES) {
     opts,
     () =>
       withModel("wasm", async (model) => {
-        assertEquals(model.rewrites, { beamIdx: true, lastPositionLogits: true, topK: true });
+        assertEquals(model.rewrites, {
+          fusedAttention: true,
+          beamIdx: true,
+          lastPositionLogits: true,
+          topK: true,
+        });
         const ids = model.tokenizer.encode(PROMPT);
         const cached = await generate(model, ids, options);
         const published = await OnnxCausalLM.load(MODEL, { backend: "wasm", rewrite: false });

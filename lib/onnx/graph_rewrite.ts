@@ -2,6 +2,13 @@
  * Load-time rewrites of a decoder-with-past graph that do the decode step as the graph should,
  * each applied only where it cannot change a result:
  *
+ * - **`fusedAttention`**: each layer's attention, from the heads' split to their merge, becomes
+ *   one `com.microsoft.MultiHeadAttention` (onnxruntime's fused kernel on CPU, WASM and WebGPU)
+ *   that also writes `present.*`; the graph's own mask enters as its additive `attention_bias`
+ *   (a `Where` mask as `Where(cond, fill, 0)`), so whatever the graph masked (causal, padding)
+ *   stays masked. Only where every layer matches the form `torch.onnx` gives GPT-2-style
+ *   attention (see `matchAttention`) and the cache is float32; nodes left without a use
+ *   (the heads' shape arithmetic) and initializers no node reads go.
  * - **`beamIdx`**: a `beam_idx` input `[rows]` gathers every `past_key_values.*` input by row
  *   inside the graph (`Gather`, axis 0), so beam search reorders the cache where it lives and
  *   never copies it through JavaScript; the prefill's one row fans out to every beam on the first
@@ -17,11 +24,12 @@
  *   quantized heads, whose scale depends on every row.
  * - **`topK`**: outputs `top_tokens` `[rows, positions, k]`, the k largest logits' ids
  *   (`TopK`, k fed as the `top_k` input; ties to the lower id), and `top_logprobs`, their
- *   log-probabilities (logit − `ReduceLogSumExp`, in float32): greedy and beam
+ *   log-probabilities (`LogSoftmax`, in float32, gathered at those ids): greedy and beam
  *   search read k values per row instead of the vocabulary. `logits` stays an output for the
  *   paths that need the whole distribution (sampling, logits processors).
  *
- * Everything else in the file is copied through unchanged, weights included.
+ * Everything else in the file is copied through unchanged, weights included (the fused layers'
+ * dead nodes and unused initializers aside).
  *
  * @example
  * ```ts
@@ -29,7 +37,12 @@
  * import { rewriteDecoder } from "./graph_rewrite.ts";
  * const bytes = await Deno.readFile("data/models/brown-gpt2/onnx/model.onnx");
  * const { applied } = rewriteDecoder(bytes);
- * assertEquals(applied, { beamIdx: true, lastPositionLogits: true, topK: true });
+ * assertEquals(applied, {
+ *   fusedAttention: true,
+ *   beamIdx: true,
+ *   lastPositionLogits: true,
+ *   topK: true,
+ * });
  * ```
  * @module
  */
@@ -37,6 +50,8 @@ import { ProtoReader, ProtoWriter } from "./protobuf.ts";
 
 /** The rewrites {@linkcode rewriteDecoder} knows. */
 export interface DecoderRewrites {
+  /** Each layer's attention as one `com.microsoft.MultiHeadAttention`. */
+  fusedAttention: boolean;
   /** A `beam_idx` input gathering the cache by row. */
   beamIdx: boolean;
   /** The LM head on the last position only. */
@@ -63,9 +78,21 @@ export const REWRITE_NAMES = {
 } as const;
 
 const LAST_POSITION = "/last_position";
+const ATTENTION_BIAS = "/attention_bias";
+const ZERO = "rewrite/zero";
+const MS_DOMAIN = "com.microsoft";
 const MINUS_ONE = int64Initializer("rewrite/minus_one", [-1n]);
-const ALL: DecoderRewrites = { beamIdx: true, lastPositionLogits: true, topK: true };
+const ALL: DecoderRewrites = {
+  fusedAttention: true,
+  beamIdx: true,
+  lastPositionLogits: true,
+  topK: true,
+};
 const INT64 = 7, FLOAT = 1, BOOL = 9;
+/** AttributeProto types. */
+const ATTRIBUTE_FLOAT = 1, ATTRIBUTE_INT = 2;
+/** The most a mask's fill may be for the fused form's `scores + fill` to round to it (after softmax, 0). */
+const MASK_FILL_MAX = -1e4;
 const SUBGRAPH_OPS = new Set(["If", "Loop", "Scan"]);
 
 interface Field {
@@ -80,6 +107,8 @@ interface Node {
   /** Every field but the inputs, as encoded. */
   rest: Uint8Array[];
   changed: boolean;
+  /** Left out of the rewritten graph. */
+  removed?: boolean;
 }
 
 function fieldsOf(bytes: Uint8Array): Field[] {
@@ -118,6 +147,22 @@ function parseNode(raw: Uint8Array): Node {
   return node;
 }
 
+/** A new node as a {@linkcode Node}, so later rewrites can rename its inputs. */
+function nodeOf(
+  op: string,
+  inputs: string[],
+  outputs: string[],
+  attributes: (w: ProtoWriter) => void = () => {},
+  domain = "",
+): Node {
+  const w = new ProtoWriter();
+  for (const output of outputs) w.string(2, output);
+  w.string(3, `rewrite/${outputs[0]}`).string(4, op);
+  if (domain) w.string(7, domain);
+  attributes(w);
+  return { inputs, outputs, opType: op, rest: [w.finish()], changed: true };
+}
+
 function encodeNode(w: ProtoWriter, node: Node): void {
   for (const input of node.inputs) w.string(1, input);
   for (const raw of node.rest) w.raw(raw);
@@ -137,9 +182,79 @@ function newNode(
   };
 }
 
-/** AttributeProto of type INT (2). */
+/** AttributeProto of type INT. */
 function intAttribute(name: string, value: number): (w: ProtoWriter) => void {
-  return (w) => w.message(5, (a) => a.string(1, name).int(20, 2).int(3, value));
+  return (w) => w.message(5, (a) => a.string(1, name).int(20, ATTRIBUTE_INT).int(3, value));
+}
+
+/** AttributeProto of type FLOAT. */
+function floatAttribute(name: string, value: number): (w: ProtoWriter) => void {
+  return (w) => w.message(5, (a) => a.string(1, name).int(20, ATTRIBUTE_FLOAT).float(2, value));
+}
+
+/** A node's AttributeProto payloads, by name. */
+function attributesOf(node: Node): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  for (const raw of node.rest) {
+    if (new ProtoReader(raw).varint() === 5 * 8 + 2) out.set(stringField(raw, 1), payload(raw));
+  }
+  return out;
+}
+
+/** An attribute's integers: `i`, or `ints` (packed or not); undefined when absent. */
+function attributeInts(attribute: Uint8Array | undefined): number[] | undefined {
+  if (!attribute) return undefined;
+  const values: number[] = [];
+  const r = new ProtoReader(attribute);
+  r.fields((field, wire) => {
+    if ((field === 3 || field === 8) && wire === 0) values.push(r.int64());
+    else if (field === 8 && wire === 2) {
+      const s = r.sub();
+      while (s.pos < s.end) values.push(s.int64());
+    } else return false;
+    return true;
+  });
+  return values;
+}
+
+/** The value of a one-element float32 TensorProto (payload), else undefined. */
+function floatScalar(tensor: Uint8Array): number | undefined {
+  let type = 0, count = 1;
+  const values: number[] = [];
+  let raw: Uint8Array | undefined;
+  const r = new ProtoReader(tensor);
+  r.fields((field, wire) => {
+    if (field === 1 && wire === 0) count *= r.int64();
+    else if (field === 1 && wire === 2) {
+      const s = r.sub();
+      while (s.pos < s.end) count *= s.int64();
+    } else if (field === 2 && wire === 0) type = r.varint();
+    else if (field === 4 && wire === 5) values.push(r.float32());
+    else if (field === 4 && wire === 2) {
+      const s = r.sub();
+      while (s.pos < s.end) values.push(s.float32());
+    } else if (field === 9 && wire === 2) {
+      const s = r.sub();
+      raw = tensor.subarray(s.pos, s.end);
+    } else return false;
+    return true;
+  });
+  if (type !== FLOAT || count !== 1) return undefined;
+  if (raw) return raw.length === 4 ? new ProtoReader(raw).float32() : undefined;
+  return values.length === 1 ? values[0] : undefined;
+}
+
+/** The field `number` of a message payload, as a payload; undefined when absent. */
+function messageField(bytes: Uint8Array, number: number): Uint8Array | undefined {
+  let value: Uint8Array | undefined;
+  const r = new ProtoReader(bytes);
+  r.fields((field, wire) => {
+    if (field !== number || wire !== 2) return false;
+    const s = r.sub();
+    value = bytes.subarray(s.pos, s.end);
+    return true;
+  });
+  return value;
 }
 
 function int64Initializer(name: string, values: bigint[]): (w: ProtoWriter) => void {
@@ -222,8 +337,8 @@ function defaultOpset(modelFields: Field[]): number {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * const bytes = await Deno.readFile("data/models/brown-gpt2/onnx/model.onnx");
- * assertEquals(rewriteDecoder(bytes, { beamIdx: false, lastPositionLogits: false, topK: true })
- *   .applied.beamIdx, false);
+ * const only = { fusedAttention: false, beamIdx: false, lastPositionLogits: false, topK: true };
+ * assertEquals(rewriteDecoder(bytes, only).applied, only);
  * ```
  */
 export function rewriteDecoder(
@@ -238,25 +353,104 @@ export function rewriteDecoder(
   for (const f of graphFields) if (f.field === 1) nodes.set(f, parseNode(f.raw));
   const inputNames = graphFields.filter((f) => f.field === 11).map((f) => valueInfoName(f.raw));
   const outputNames = graphFields.filter((f) => f.field === 12).map((f) => valueInfoName(f.raw));
-  const initializerNames = new Set(
-    graphFields.filter((f) => f.field === 5).map((f) => tensorName(f.raw)),
+  const initializerPayloads = new Map(
+    graphFields.filter((f) => f.field === 5).map((f) => [tensorName(f.raw), payload(f.raw)]),
   );
+  const initializerNames = new Set(initializerPayloads.keys());
   const all = [...nodes.values()];
   const opset = defaultOpset(modelFields);
   const hasSubgraphs = all.some((n) => SUBGRAPH_OPS.has(n.opType));
   const producer = new Map<string, Node>();
-  for (const n of all) for (const o of n.outputs) producer.set(o, n);
+  const consumers = new Map<string, Node[]>();
+  for (const n of all) {
+    for (const o of n.outputs) producer.set(o, n);
+    for (const i of n.inputs) consumers.set(i, [...consumers.get(i) ?? [], n]);
+  }
+  const types = new Map(
+    graphFields.filter((f) => f.field === 11).map((
+      f,
+    ) => [valueInfoName(f.raw), valueInfoType(f.raw)]),
+  );
 
-  const applied: DecoderRewrites = { beamIdx: false, lastPositionLogits: false, topK: false };
+  const applied: DecoderRewrites = {
+    fusedAttention: false,
+    beamIdx: false,
+    lastPositionLogits: false,
+    topK: false,
+  };
   const before: ((w: ProtoWriter) => void)[] = [];
-  const inserted = new Map<Node, ((w: ProtoWriter) => void)[]>();
+  const inserted = new Map<Node, Node[]>();
+  const insert = (at: Node, node: Node) => {
+    inserted.set(at, [...inserted.get(at) ?? [], node]);
+    all.push(node);
+  };
   const after: ((w: ProtoWriter) => void)[] = [];
   const initializers: ((w: ProtoWriter) => void)[] = [];
+  const dropped = new Set<string>();
   const inputs: ((w: ProtoWriter) => void)[] = [];
   const outputs: ((w: ProtoWriter) => void)[] = [];
   const hasLogits = outputNames.includes("logits");
 
   const past = inputNames.filter((n) => n.startsWith("past_key_values."));
+  const layers = past.filter((n) => n.endsWith(".key")).length;
+  const pastType = past.length > 0 ? tensorType(types.get(past[0])!) : undefined;
+  const numHeads = pastType?.dims[1];
+  if (
+    wanted.fusedAttention && layers > 0 && !hasSubgraphs && pastType?.elemType === FLOAT &&
+    typeof numHeads === "number" && numHeads > 0
+  ) {
+    const view: GraphView = {
+      producer,
+      consumers,
+      outputs: new Set(outputNames),
+      initializers: initializerPayloads,
+      opset,
+    };
+    const matches = Array.from({ length: layers }, (_, i) => matchAttention(view, i));
+    if (matches.every((m) => m !== undefined)) {
+      for (const m of matches as AttentionMatch[]) {
+        for (const n of m.replaced) n.removed = true;
+        let bias: string;
+        if ("bias" in m.mask) bias = m.mask.bias;
+        else {
+          // The graph's own mask as an additive bias: whatever it masks (causal, padding) stays.
+          bias = `${m.maskNode.outputs[0]}${ATTENTION_BIAS}`;
+          const { cond, fill, fillWhere } = m.mask;
+          insert(
+            m.maskNode,
+            nodeOf("Where", [cond, ...fillWhere ? [fill, ZERO] : [ZERO, fill]], [bias]),
+          );
+        }
+        insert(
+          m.mergeNode,
+          nodeOf(
+            "MultiHeadAttention",
+            [m.query, m.key, m.value, "", "", bias, m.pastKey, m.pastValue],
+            [m.output, m.presentKey, m.presentValue],
+            (w) => {
+              intAttribute("num_heads", numHeads)(w);
+              floatAttribute("scale", m.scale)(w);
+            },
+            "com.microsoft",
+          ),
+        );
+      }
+      if (matches.some((m) => m && !("bias" in m.mask))) {
+        initializers.push((t) => {
+          // [1, 1, 1, 1]: the bias broadcasts to the rank MultiHeadAttention wants.
+          t.int(1, 1).int(1, 1).int(1, 1).int(1, 1).int(2, FLOAT).string(8, ZERO);
+          t.bytes(9, new Uint8Array(4));
+        });
+      }
+      removeDeadNodes(all, new Set(outputNames));
+      const used = new Set(all.filter((n) => !n.removed).flatMap((n) => n.inputs));
+      for (const name of initializerNames) {
+        if (!used.has(name) && !inputNames.includes(name)) dropped.add(name);
+      }
+      applied.fusedAttention = true;
+    }
+  }
+
   if (
     wanted.beamIdx && past.length > 0 && !hasSubgraphs &&
     !inputNames.includes(REWRITE_NAMES.beamIdx)
@@ -270,11 +464,6 @@ export function rewriteDecoder(
         return at < 0 ? i : (n.changed = true, gathered[at]);
       });
     }
-    const types = new Map(
-      graphFields.filter((f) => f.field === 11).map((
-        f,
-      ) => [valueInfoName(f.raw), valueInfoType(f.raw)]),
-    );
     const branch = (name: string, op: "Gather" | "Identity") => (g: ProtoWriter) => {
       past.forEach((p, i) => {
         const inputs = op === "Gather" ? [p, REWRITE_NAMES.beamIdx] : [p];
@@ -314,7 +503,7 @@ export function rewriteDecoder(
     if (head && !sliced && !inputNames.includes("num_logits_to_keep")) {
       const last = `${head.inputs[0]}${LAST_POSITION}`;
       const range = ["rewrite/minus_one", "rewrite/int64_max", "rewrite/one"];
-      inserted.set(head, [newNode("Slice", [head.inputs[0], ...range], [last])]);
+      insert(head, nodeOf("Slice", [head.inputs[0], ...range], [last]));
       initializers.push(
         MINUS_ONE,
         int64Initializer("rewrite/int64_max", [2n ** 63n - 1n]),
@@ -328,8 +517,8 @@ export function rewriteDecoder(
 
   if (wanted.topK && hasLogits && opset >= 11 && !outputNames.includes(REWRITE_NAMES.topTokens)) {
     // Ranked by the logits themselves, as an argmax over them ranks (log_softmax rounds, and
-    // could tie two logits one ulp apart); their log-probabilities are logit − logsumexp.
-    const axesAsInput = opset >= 18;
+    // could tie two logits one ulp apart); their log-probabilities are read from LogSoftmax
+    // (one fused kernel: ReduceLogSumExp took several times as long on onnxruntime's CPU).
     after.push(
       newNode("Cast", ["logits"], ["rewrite/logits_float"], intAttribute("to", FLOAT)),
       newNode("TopK", ["rewrite/logits_float", REWRITE_NAMES.topK], [
@@ -340,18 +529,20 @@ export function rewriteDecoder(
         intAttribute("largest", 1)(w);
         intAttribute("sorted", 1)(w);
       }),
+      // Before opset 13 LogSoftmax flattens to 2-D at `axis`; at the last axis that is the same.
       newNode(
-        "ReduceLogSumExp",
-        ["rewrite/logits_float", ...(axesAsInput ? ["rewrite/minus_one"] : [])],
-        ["rewrite/logsumexp"],
-        (w) => {
-          if (!axesAsInput) w.message(5, (a) => a.string(1, "axes").int(20, 7).int(8, -1));
-          intAttribute("keepdims", 1)(w);
-        },
+        "LogSoftmax",
+        ["rewrite/logits_float"],
+        ["rewrite/log_softmax"],
+        intAttribute("axis", -1),
       ),
-      newNode("Sub", ["rewrite/top_logits", "rewrite/logsumexp"], [REWRITE_NAMES.topLogProbs]),
+      newNode(
+        "GatherElements",
+        ["rewrite/log_softmax", REWRITE_NAMES.topTokens],
+        [REWRITE_NAMES.topLogProbs],
+        intAttribute("axis", -1),
+      ),
     );
-    if (axesAsInput && !applied.lastPositionLogits) initializers.push(MINUS_ONE);
     inputs.push(valueInfo(REWRITE_NAMES.topK, INT64, [1]));
     outputs.push(
       valueInfo(REWRITE_NAMES.topLogProbs, FLOAT, ["rows", "positions", "k"]),
@@ -360,15 +551,19 @@ export function rewriteDecoder(
     applied.topK = true;
   }
 
-  if (!applied.beamIdx && !applied.lastPositionLogits && !applied.topK) {
-    return { bytes, applied };
-  }
+  if (!Object.values(applied).some((a) => a)) return { bytes, applied };
   const graph = new ProtoWriter();
   for (const make of before) graph.message(1, make);
   for (const f of graphFields) {
     const node = nodes.get(f);
-    for (const make of (node && inserted.get(node)) ?? []) graph.message(1, make);
-    if (node?.changed) graph.message(1, (w) => encodeNode(w, node));
+    for (const made of (node && inserted.get(node)) ?? []) {
+      graph.message(1, (w) => encodeNode(w, made));
+    }
+    // Left out: nodes a fused one replaced, initializers no node reads any more.
+    const left = node?.removed || (f.field === 5 && dropped.has(tensorName(f.raw)));
+    if (left) {
+      // Nothing: the appends below still follow this field's place.
+    } else if (node?.changed) graph.message(1, (w) => encodeNode(w, node));
     else graph.raw(f.raw);
     // New nodes follow the last node; new inputs, outputs and initializers follow their kind.
     if (f.field === 1 && f === lastOf(graphFields, 1)) {
@@ -388,11 +583,30 @@ export function rewriteDecoder(
     for (const make of initializers) graph.message(5, make);
   }
   const model = new ProtoWriter();
+  const lastOpset = lastOf(modelFields, 8);
   for (const f of modelFields) {
     if (f === graphField) model.bytes(7, graph.finish());
     else model.raw(f.raw);
+    if (f === lastOpset && applied.fusedAttention && !hasOpset(modelFields, MS_DOMAIN)) {
+      model.message(8, (o) => o.string(1, MS_DOMAIN).int(2, 1));
+    }
   }
   return { bytes: model.finish(), applied };
+}
+
+/** Marks every node none of whose outputs is used (or a graph output) removed, until none is. */
+function removeDeadNodes(nodes: Node[], graphOutputs: Set<string>): void {
+  for (;;) {
+    const used = new Set(graphOutputs);
+    for (const n of nodes) if (!n.removed) { for (const i of n.inputs) used.add(i); }
+    const dead = nodes.filter((n) => !n.removed && !n.outputs.some((o) => used.has(o)));
+    if (dead.length === 0) return;
+    for (const n of dead) n.removed = true;
+  }
+}
+
+function hasOpset(modelFields: Field[], domain: string): boolean {
+  return modelFields.some((f) => f.field === 8 && stringField(f.raw, 1) === domain);
 }
 
 function lastOf(fields: Field[], field: number): Field | undefined {
@@ -415,19 +629,205 @@ function lmHead(producer: Map<string, Node>, initializers: Set<string>): Node | 
     : undefined;
 }
 
+/** What the attention matcher reads of the graph. */
+interface GraphView {
+  producer: Map<string, Node>;
+  consumers: Map<string, Node[]>;
+  outputs: Set<string>;
+  /** TensorProto payloads by name. */
+  initializers: Map<string, Uint8Array>;
+  opset: number;
+}
+
+/** One layer's attention, matched: what the fused node reads and writes, what it replaces. */
+interface AttentionMatch {
+  query: string;
+  key: string;
+  value: string;
+  pastKey: string;
+  pastValue: string;
+  presentKey: string;
+  presentValue: string;
+  /** The merged heads, `[rows, positions, hidden]`: the fused node's first output. */
+  output: string;
+  scale: number;
+  /** The additive mask: a tensor of the graph, or a `Where` to build from the graph's. */
+  mask: { bias: string } | { cond: string; fill: string; fillWhere: boolean };
+  /** Where the mask's node was (the bias is built there) and where the merge was. */
+  maskNode: Node;
+  mergeNode: Node;
+  replaced: Node[];
+}
+
+/** The scalar float a name holds when it is a constant (initializer or `Constant`). */
+function constantFloat(view: GraphView, name: string): number | undefined {
+  const initializer = view.initializers.get(name);
+  if (initializer) return floatScalar(initializer);
+  const node = view.producer.get(name);
+  if (node?.opType !== "Constant") return undefined;
+  const attributes = attributesOf(node);
+  const tensor = attributes.get("value");
+  if (tensor) {
+    const t = messageField(tensor, 5);
+    return t && floatScalar(t);
+  }
+  const valueFloat = attributes.get("value_float");
+  let value: number | undefined;
+  if (valueFloat) {
+    const r = new ProtoReader(valueFloat);
+    r.fields((field, wire) => field === 2 && wire === 5 && (value = r.float32(), true));
+  }
+  return value;
+}
+
+/**
+ * Matches one layer's attention as `torch.onnx` exports GPT-2-style blocks (the embedded
+ * model, optimum's GPT-2): heads split by `Reshape` + `Transpose(0,2,1,3)`, the cache
+ * `Concat`ed on axis 2 into `present.*`, `MatMul(Q, Transpose(K))` scaled by a constant, one
+ * mask (`Where` with a fill of at most −10⁴, or an `Add`), `Softmax` on the last axis,
+ * `MatMul` by V, heads merged by `Transpose` + `Reshape`; every intermediate used only there.
+ */
+function matchAttention(view: GraphView, layer: number): AttentionMatch | undefined {
+  const users = (name: string) => view.consumers.get(name) ?? [];
+  const sole = (name: string, op: string) => {
+    const u = users(name);
+    return u.length === 1 && u[0].opType === op && !view.outputs.has(name) ? u[0] : undefined;
+  };
+  const perm = (node: Node) => attributeInts(attributesOf(node).get("perm"))?.join();
+  const heads = (name: string) => {
+    const t = view.producer.get(name);
+    if (t?.opType !== "Transpose" || perm(t) !== "0,2,1,3" || users(name).length !== 1) return;
+    const r = view.producer.get(t.inputs[0]);
+    return r?.opType === "Reshape" && sole(r.outputs[0], "Transpose") === t
+      ? { input: r.inputs[0], nodes: [r, t] }
+      : undefined;
+  };
+  const pastKey = `past_key_values.${layer}.key`, pastValue = `past_key_values.${layer}.value`;
+  const presentKey = `present.${layer}.key`, presentValue = `present.${layer}.value`;
+  const concat = (present: string, past: string) => {
+    const c = view.producer.get(present);
+    const axis = c && attributeInts(attributesOf(c).get("axis"))?.[0];
+    return c?.opType === "Concat" && c.inputs.length === 2 && c.inputs[0] === past &&
+        (axis === 2 || axis === -2)
+      ? c
+      : undefined;
+  };
+  const catK = concat(presentKey, pastKey), catV = concat(presentValue, pastValue);
+  const k = catK && heads(catK.inputs[1]), v = catV && heads(catV.inputs[1]);
+  if (!catK || !catV || !k || !v) return;
+  const [kt] = users(presentKey);
+  if (users(presentKey).length !== 1 || kt.opType !== "Transpose" || perm(kt) !== "0,1,3,2") {
+    return;
+  }
+  const scores = sole(kt.outputs[0], "MatMul");
+  if (scores?.inputs[1] !== kt.outputs[0]) return;
+  const q = heads(scores.inputs[0]);
+  const [scaling] = users(scores.outputs[0]);
+  if (!q || users(scores.outputs[0]).length !== 1 || scaling.inputs[0] !== scores.outputs[0]) {
+    return;
+  }
+  const factor = constantFloat(view, scaling.inputs[1]);
+  if (factor === undefined || factor === 0 || !["Div", "Mul"].includes(scaling.opType)) return;
+  const scaled = scaling.outputs[0];
+  const [maskNode] = users(scaled);
+  if (users(scaled).length !== 1 || view.outputs.has(scaled)) return;
+  let mask: AttentionMatch["mask"];
+  if (maskNode.opType === "Add" && maskNode.inputs.length === 2) {
+    mask = { bias: maskNode.inputs[maskNode.inputs[0] === scaled ? 1 : 0] };
+  } else if (maskNode.opType === "Where" && maskNode.inputs.includes(scaled)) {
+    const fillWhere = maskNode.inputs[2] === scaled;
+    const fill = maskNode.inputs[fillWhere ? 1 : 2];
+    const fillValue = constantFloat(view, fill);
+    if (fill === scaled || fillValue === undefined || !(fillValue <= MASK_FILL_MAX)) return;
+    mask = { cond: maskNode.inputs[0], fill, fillWhere };
+  } else return;
+  const softmax = sole(maskNode.outputs[0], "Softmax");
+  const axis = softmax && attributeInts(attributesOf(softmax).get("axis"))?.[0];
+  if (!softmax || !(axis === -1 || axis === 3 || (axis === undefined && view.opset >= 13))) return;
+  const weighted = sole(softmax.outputs[0], "MatMul");
+  if (weighted?.inputs[1] !== presentValue || users(presentValue).length !== 1) return;
+  const merge = sole(weighted.outputs[0], "Transpose");
+  const reshape = merge && perm(merge) === "0,2,1,3" && sole(merge.outputs[0], "Reshape");
+  if (!reshape) return;
+  return {
+    query: q.input,
+    key: k.input,
+    value: v.input,
+    pastKey,
+    pastValue,
+    presentKey,
+    presentValue,
+    output: reshape.outputs[0],
+    scale: scaling.opType === "Div" ? 1 / factor : factor,
+    mask,
+    maskNode,
+    mergeNode: reshape,
+    replaced: [
+      catK,
+      catV,
+      ...k.nodes,
+      ...v.nodes,
+      ...q.nodes,
+      kt,
+      scores,
+      scaling,
+      maskNode,
+      softmax,
+      weighted,
+      merge,
+      reshape,
+    ],
+  };
+}
+
+/** TypeProto's tensor element type and dims (numbers, or names for symbolic ones). */
+function tensorType(type: Uint8Array): { elemType: number; dims: (number | string)[] } {
+  let elemType = 0;
+  const dims: (number | string)[] = [];
+  const tensor = messageField(type, 1) ?? new Uint8Array(0);
+  const r = new ProtoReader(tensor);
+  r.fields((field, wire) => {
+    if (field === 1 && wire === 0) elemType = r.varint();
+    else if (field === 2 && wire === 2) {
+      const shape = r.sub();
+      shape.fields((f, w) => {
+        if (f !== 1 || w !== 2) return false;
+        const dim = shape.sub();
+        let value: number | string = "?";
+        dim.fields((df, dw) => {
+          if (df === 1 && dw === 0) value = dim.int64();
+          else if (df === 2 && dw === 2) value = dim.string();
+          else return false;
+          return true;
+        });
+        dims.push(value);
+        return true;
+      });
+    } else return false;
+    return true;
+  });
+  return { elemType, dims };
+}
+
 /**
  * The applied rewrites in words, for a log line.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * assertEquals(
- *   describeRewrites({ beamIdx: true, lastPositionLogits: false, topK: true }),
- *   "graph rewrites: beam_idx cache gather, in-graph top-k",
+ *   describeRewrites({
+ *     fusedAttention: true,
+ *     beamIdx: true,
+ *     lastPositionLogits: false,
+ *     topK: true,
+ *   }),
+ *   "graph rewrites: fused attention, beam_idx cache gather, in-graph top-k",
  * );
  * ```
  */
 export function describeRewrites(applied: DecoderRewrites): string {
   const names = [
+    applied.fusedAttention ? "fused attention" : "",
     applied.beamIdx ? "beam_idx cache gather" : "",
     applied.lastPositionLogits ? "last-position LM head" : "",
     applied.topK ? "in-graph top-k" : "",

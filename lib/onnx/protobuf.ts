@@ -1,7 +1,7 @@
 /**
  * The protobuf wire format, as much of it as ONNX files use: varints, length-delimited fields
- * (strings, bytes, embedded messages, packed repeats), and the fixed 32/64-bit fields skipped by
- * length. {@linkcode ProtoReader} walks a message's fields without decoding what it is not asked
+ * (strings, bytes, embedded messages, packed repeats), 32-bit floats, and the fixed 64-bit fields
+ * skipped by length. {@linkcode ProtoReader} walks a message's fields without decoding what it is not asked
  * for (a model's weights are skipped, not copied); {@linkcode ProtoWriter} encodes one.
  *
  * @example
@@ -45,6 +45,41 @@ export class ProtoReader {
       if ((b & 0x80) === 0) return result;
       shift *= 128;
     }
+  }
+
+  /**
+   * A signed varint (`int64`: negatives as ten-byte two's complement), exact up to ±2⁵³.
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * const minusOne = Uint8Array.of(...new Array(9).fill(0xff), 0x01);
+   * assertEquals(new ProtoReader(minusOne).int64(), -1);
+   * ```
+   */
+  int64(): number {
+    let result = 0n, shift = 0n;
+    for (;;) {
+      if (this.pos >= this.end) throw new RangeError("truncated varint");
+      const b = this.bytes[this.pos++];
+      result |= BigInt(b & 0x7f) << shift;
+      if ((b & 0x80) === 0) return Number(BigInt.asIntN(64, result));
+      shift += 7n;
+    }
+  }
+
+  /**
+   * A little-endian float (wire type 5).
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * assertEquals(new ProtoReader(Uint8Array.of(0, 0, 0xc0, 0x3f)).float32(), 1.5);
+   * ```
+   */
+  float32(): number {
+    if (this.pos + 4 > this.end) throw new RangeError("truncated float");
+    const view = new DataView(this.bytes.buffer, this.bytes.byteOffset + this.pos, 4);
+    this.pos += 4;
+    return view.getFloat32(0, true);
   }
 
   /**
@@ -168,6 +203,22 @@ export class ProtoWriter {
       out.push(Number(v));
       this.#push(Uint8Array.from(out));
     }
+    return this;
+  }
+
+  /**
+   * Writes a float field (wire type 5, little-endian).
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * assertEquals([...new ProtoWriter().float(2, 1.5).finish()], [21, 0, 0, 0xc0, 0x3f]);
+   * ```
+   */
+  float(field: number, value: number): this {
+    this.#varint(field * 8 + 5);
+    const bytes = new Uint8Array(4);
+    new DataView(bytes.buffer).setFloat32(0, value, true);
+    this.#push(bytes);
     return this;
   }
 
