@@ -154,3 +154,38 @@ Deno.test("judge: both bounds, either direction", () => {
   assertEquals(judge("d", "", [2, 2, 2], "<=", 2, 2).met, true);
   assertEquals(judge("e", "", [1, 2, 3], "<=", 2, 2).met, false);
 });
+
+Deno.test("a missed decode target says where the time went, and when the memory floor bounds it", () => {
+  // ours 400 tokens/s (2.5 ms steps, 2.0 in session.run); theirs 500 tokens/s (2.0 ms, 1.8).
+  const ours = { ...contender("ours-wasm", [400], [1]), sessionMsPerStep: summarize([2.0]) };
+  const theirs = {
+    ...contender("transformers.js-web-wasm", [500], [1]),
+    sessionMsPerStep: summarize([1.8]),
+  };
+  const floor = { ...run("gpt2-124m", [ours], [1]).floor!, floorMsPerToken: 1.6, gbPerS: 40 };
+  const part = (models: DecodeModel[]): DecodePart => ({
+    quick: false,
+    loadAverage: [0, 0, 0],
+    models,
+  });
+  const [greedy] = benchTargets({ decode: part([{ ...run("gpt2-124m", [ours, theirs]), floor }]) });
+  assertEquals(greedy.name, "greedy/gpt2-124m/wasm");
+  assert(!greedy.met);
+  // The loop's 0.3 ms against us outweighs session.run's 0.2; theirs 2.0 ms ÷ the 1.6 ms floor
+  // is 1.25, below 1.3.
+  assertEquals(
+    greedy.why,
+    "a step is 2.500 ms for ours-wasm (2.000 ms in session.run, 0.500 ms in the loop) against " +
+      "2.000 ms for transformers.js-web-wasm (1.800 ms, 0.200 ms); so the difference is the loop " +
+      "(0.300 ms against us); transformers.js-web-wasm already decodes at 1.25× the memory floor " +
+      "(1.600 ms per token at 40.0 GB/s), so 1.3× would need ours below the floor",
+  );
+  // A met target carries no explanation.
+  const [met] = benchTargets({
+    decode: part([run("gpt2-124m", [
+      contender("ours-wasm", [1000], [1]),
+      contender("transformers.js-web-wasm", [500], [1]),
+    ])]),
+  });
+  assert(met.met && met.why === undefined);
+});

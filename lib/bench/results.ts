@@ -338,6 +338,8 @@ export interface TargetResult {
   quartile: number;
   /** Both bounds met. */
   met: boolean;
+  /** For a missed target: where the time went, from the same run's measurements. */
+  why?: string;
 }
 
 /** The whole results file. */

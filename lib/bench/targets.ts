@@ -25,8 +25,10 @@
  */
 import type {
   BeamsPart,
+  BeamWidthCost,
   ContenderDecode,
   ContenderId,
+  DecodeFloor,
   DecodePart,
   DecodeResult,
   TargetResult,
@@ -163,6 +165,94 @@ export function fastestOurCpu(run: DecodeResult): ContenderDecode | undefined {
   return fastest(run, OUR_CPU);
 }
 
+const ms = (x: number) => `${x < 10 ? x.toFixed(3) : x.toFixed(1)} ms`;
+
+/**
+ * Where a decode ratio's time went: each side's median step split into `session.run` and the
+ * loop around it, and, on a model with a memory floor, how close theirs already is to it (a
+ * ratio above theirs ÷ floor would need ours below the floor).
+ * @example
+ * ```ts
+ * import { assertStringIncludes } from "@std/assert";
+ * import type { ContenderDecode } from "./results.ts";
+ * import { summarize } from "./stats.ts";
+ * // 500 and 1000 tokens/s: 2 ms and 1 ms steps, 1.9 and 0.9 ms of them in session.run.
+ * const side = (id: string, tokensPerS: number, sessionMs: number) =>
+ *   ({
+ *     id,
+ *     decodeTokensPerS: summarize([tokensPerS]),
+ *     sessionMsPerStep: summarize([sessionMs]),
+ *   }) as unknown as ContenderDecode;
+ * const why = decodeWhy(side("ours-wasm", 500, 1.9), side("theirs", 1000, 0.9), null, 1.3);
+ * assertStringIncludes(why, "inside session.run (1.000 ms against us)");
+ * ```
+ */
+export function decodeWhy(
+  ours: ContenderDecode,
+  theirs: ContenderDecode,
+  floor: DecodeFloor | null,
+  bound: number,
+): string {
+  const step = (c: ContenderDecode) => 1000 / c.decodeTokensPerS.median;
+  const [a, t] = [ours, theirs].map((c) => ({
+    step: step(c),
+    session: c.sessionMsPerStep.median,
+    loop: step(c) - c.sessionMsPerStep.median,
+  }));
+  const dSession = t.session - a.session, dLoop = t.loop - a.loop;
+  const parts = [
+    `a step is ${ms(a.step)} for ${ours.id} (${ms(a.session)} in session.run, ${
+      ms(a.loop)
+    } in the loop) against ${ms(t.step)} for ${theirs.id} (${ms(t.session)}, ${ms(t.loop)})`,
+    Math.abs(dSession) >= Math.abs(dLoop)
+      ? `so the difference is inside session.run (${ms(Math.abs(dSession))} ${
+        dSession >= 0 ? "in our favour" : "against us"
+      })`
+      : `so the difference is the loop (${ms(Math.abs(dLoop))} ${
+        dLoop >= 0 ? "in our favour" : "against us"
+      })`,
+  ];
+  if (floor) {
+    const ceiling = t.step / floor.floorMsPerToken;
+    if (ceiling < bound) {
+      parts.push(
+        `${theirs.id} already decodes at ${ceiling.toFixed(2)}× the memory floor ` +
+          `(${ms(floor.floorMsPerToken)} per token at ${
+            floor.gbPerS.toFixed(1)
+          } GB/s), so ${bound}× ` +
+          `would need ours below the floor`,
+      );
+    }
+  }
+  return parts.join("; ");
+}
+
+/**
+ * Where width 4's cost went: its step inside `session.run` against greedy's, and the loop.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import type { BeamWidthCost } from "./results.ts";
+ * import { summarize } from "./stats.ts";
+ * const width = (w: number, ms: number, sessionMs: number) =>
+ *   ({ width: w, msPerToken: summarize([ms]), sessionMsPerToken: summarize([sessionMs]) }) as
+ *     unknown as BeamWidthCost;
+ * assertEquals(
+ *   beamWhy([width(1, 0.5, 0.4), width(4, 1.5, 1.2)]),
+ *   "a width-4 step spends 1.200 ms in session.run, 3.00× greedy's 0.400 ms (4 rows through " +
+ *     "the same kernels), and 0.300 ms in the loop against 0.100 ms",
+ * );
+ * ```
+ */
+export function beamWhy(widths: readonly BeamWidthCost[]): string {
+  const one = widths.find((w) => w.width === 1), four = widths.find((w) => w.width === 4);
+  if (!one || !four) return "";
+  const s1 = one.sessionMsPerToken.median, s4 = four.sessionMsPerToken.median;
+  const l1 = one.msPerToken.median - s1, l4 = four.msPerToken.median - s4;
+  return `a width-4 step spends ${ms(s4)} in session.run, ${(s4 / s1).toFixed(2)}× greedy's ` +
+    `${ms(s1)} (4 rows through the same kernels), and ${ms(l4)} in the loop against ${ms(l1)}`;
+}
+
 function byRep(a: ContenderDecode, b: ContenderDecode, key: "decode" | "prefill"): number[] {
   const x = key === "decode" ? a.decodeTokensPerSByRep : a.prefillTokensPerSByRep;
   const y = key === "decode" ? b.decodeTokensPerSByRep : b.prefillTokensPerSByRep;
@@ -185,9 +275,11 @@ export function benchTargets(parts: { decode?: DecodePart; beams?: BeamsPart }):
     name: string,
     what: string,
     ratios: number[],
+    why: () => string,
   ) => {
     const b = TARGET_BOUNDS[kind];
-    out.push(judge(name, what, ratios, b.direction, b.median, b.quartile));
+    const t = judge(name, what, ratios, b.direction, b.median, b.quartile);
+    out.push(t.met ? t : { ...t, why: why() });
   };
   for (const run of parts.decode?.models ?? []) {
     const m = run.name;
@@ -196,8 +288,25 @@ export function benchTargets(parts: { decode?: DecodePart; beams?: BeamsPart }):
       const a = get(ours), t = get(theirs);
       if (!a || !t) continue;
       const what = `${ours} ÷ ${theirs}`;
-      add("greedy", `greedy/${m}/${runtime}`, `decode, ${what}`, byRep(a, t, "decode"));
-      add("prefill", `prefill/${m}/${runtime}`, `prefill, ${what}`, byRep(a, t, "prefill"));
+      const floor = m === FLOOR_MODEL ? run.floor : null;
+      add(
+        "greedy",
+        `greedy/${m}/${runtime}`,
+        `decode, ${what}`,
+        byRep(a, t, "decode"),
+        () => decodeWhy(a, t, floor, TARGET_BOUNDS.greedy.median),
+      );
+      add(
+        "prefill",
+        `prefill/${m}/${runtime}`,
+        `prefill, ${what}`,
+        byRep(a, t, "prefill"),
+        () =>
+          `the prompt takes ${ms(a.prefillMs.median)} for ${ours} (IQR ${
+            a.prefillMs.q1.toFixed(1)
+          }–${a.prefillMs.q3.toFixed(1)}) against ${ms(t.prefillMs.median)} for ${theirs} ` +
+          `(IQR ${t.prefillMs.q1.toFixed(1)}–${t.prefillMs.q3.toFixed(1)})`,
+      );
     }
     const ours = fastest(run, OUR_CPU), theirs = fastest(run, THEIR_CPU);
     if (ours && theirs) {
@@ -206,12 +315,19 @@ export function benchTargets(parts: { decode?: DecodePart; beams?: BeamsPart }):
         `fastest-cpu/${m}`,
         `decode, ${ours.id} ÷ ${theirs.id} (each side's fastest CPU path)`,
         byRep(ours, theirs, "decode"),
+        () =>
+          decodeWhy(
+            ours,
+            theirs,
+            m === FLOOR_MODEL ? run.floor : null,
+            TARGET_BOUNDS.fastestCpu.median,
+          ),
       );
     }
+    const widths = (id: ContenderId) =>
+      parts.beams?.runs.find((r) => r.name === m && r.contender === id)?.widths;
     const width4 = (id: ContenderId) =>
-      parts.beams?.runs.find((r) => r.name === m && r.contender === id)?.widths.find((w) =>
-        w.width === 4
-      )?.relativeToGreedyByRep;
+      widths(id)?.find((w) => w.width === 4)?.relativeToGreedyByRep;
     const fastestBeams = ours && width4(ours.id);
     if (ours && fastestBeams) {
       add(
@@ -219,11 +335,18 @@ export function benchTargets(parts: { decode?: DecodePart; beams?: BeamsPart }):
         `beam4/${m}/${ours.id}`,
         "width 4 ÷ greedy per token, our fastest CPU path",
         fastestBeams,
+        () => beamWhy(widths(ours.id)!),
       );
     }
     const wasmBeams = run.group === "cpu" ? width4("ours-wasm") : undefined;
     if (wasmBeams) {
-      add("beam4Wasm", `beam4/${m}/wasm`, "width 4 ÷ greedy per token on WASM", wasmBeams);
+      add(
+        "beam4Wasm",
+        `beam4/${m}/wasm`,
+        "width 4 ÷ greedy per token on WASM",
+        wasmBeams,
+        () => beamWhy(widths("ours-wasm")!),
+      );
     }
     if (m === FLOOR_MODEL && run.floor) {
       add(
@@ -231,6 +354,9 @@ export function benchTargets(parts: { decode?: DecodePart; beams?: BeamsPart }):
         `floor/${m}`,
         `decode ms/token of ${run.floor.contender} ÷ the memory floor`,
         run.floor.timesAboveFloorByRep,
+        () =>
+          `${run.floor!.contender} decodes at ${ms(run.floor!.measuredMsPerToken)} per token ` +
+          `against a floor of ${ms(run.floor!.floorMsPerToken)}`,
       );
     }
   }

@@ -187,6 +187,15 @@ export function benchReport(results: BenchResults): string {
     "",
     md(targetsTable(results.targets)),
     "",
+    ...(results.targets.some((t) => t.why)
+      ? [
+        "",
+        "Where the time went in each missed target, from this run's medians:",
+        "",
+        ...results.targets.filter((t) => t.why).map((t) => `- \`${t.name}\`: ${t.why}.`),
+      ]
+      : []),
+    "",
     "```text",
     ...results.targets.map((t) =>
       `target ${t.name}: ${t.ratio.median.toFixed(2)}× (IQR ${iqr(t.ratio)}, n ${t.ratio.n}) ` +
