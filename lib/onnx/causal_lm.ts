@@ -62,8 +62,9 @@ export interface LoadOptions extends HubOptions {
    */
   threads?: number;
   /**
-   * Apply `graph_rewrite.ts`'s rewrites where safe (cache gathered by `beam_idx` in the graph,
-   * LM head on the last position, in-graph top-k); `false` runs the graph as published, an
+   * Apply `graph_rewrite.ts`'s rewrites where safe (fused attention, cache gathered by
+   * `beam_idx` in the graph, LM head on the last position, in-graph top-k); `false` runs the
+   * graph as published, an
    * object turns single rewrites off (`{ beamIdx: false }`).
    * @default {true}
    */
