@@ -112,6 +112,11 @@ export function targetLine(t: TargetResult): string {
  * import { assertEquals } from "@std/assert";
  * const t = judge("t", "", [1.0, 1.1, 1.2], ">=", 1.3, 1.1);
  * assertEquals(shortfall(t), "median 1.10× is 15% short of 1.3×; lower quartile 1.05× is 5% short of 1.1×");
+ * // A quartile a hair under its bound is not rounded up to it.
+ * assertEquals(
+ *   shortfall(judge("t", "", [1.098, 1.098, 1.4, 1.5, 1.6], ">=", 1.3, 1.1)),
+ *   "lower quartile 1.098× is 0.2% short of 1.1×",
+ * );
  * ```
  */
 export function shortfall(t: TargetResult): string {
@@ -120,10 +125,12 @@ export function shortfall(t: TargetResult): string {
   const check = (label: string, value: number, bound: number) => {
     const bad = t.direction === ">=" ? value < bound : value > bound;
     if (!bad) return;
-    const pct = Math.round(Math.abs(value / bound - 1) * 100);
+    // A value that rounds to its bound shows a third digit and a tenth of a percent.
+    const close = value.toFixed(2) === bound.toFixed(2);
+    const pct = Math.abs(value / bound - 1) * 100;
     parts.push(
-      `${label} ${value.toFixed(2)}× is ${pct}% ${t.direction === ">=" ? "short of" : "over"} ` +
-        `${bound}×`,
+      `${label} ${value.toFixed(close ? 3 : 2)}× is ${close ? pct.toFixed(1) : Math.round(pct)}% ` +
+        `${t.direction === ">=" ? "short of" : "over"} ${bound}×`,
     );
   };
   check("median", t.ratio.median, t.median);
