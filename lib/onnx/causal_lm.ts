@@ -290,12 +290,15 @@ export class OnnxCausalLM implements LanguageModel {
       input_ids: int64(tokens.flat(), [rows, n]),
     };
     const inputs = this.session.inputNames;
+    // Filled in place: a step allocates no per-position JavaScript arrays or BigInts.
     if (inputs.includes("attention_mask")) {
-      feeds.attention_mask = int64(new Array(rows * (past + n)).fill(1), [rows, past + n]);
+      const ones = new BigInt64Array(rows * (past + n)).fill(1n);
+      feeds.attention_mask = new this.ort.Tensor("int64", ones, [rows, past + n]);
     }
     if (inputs.includes("position_ids")) {
-      const positions = Array.from({ length: n }, (_, j) => past + j);
-      feeds.position_ids = int64(tokens.flatMap(() => positions), [rows, n]);
+      const positions = new BigInt64Array(rows * n);
+      for (let i = 0; i < positions.length; i++) positions[i] = BigInt(past + (i % n));
+      feeds.position_ids = new this.ort.Tensor("int64", positions, [rows, n]);
     }
     // Newer exports compute the LM head for the last k positions only (transformers.js feeds
     // 1 while generating); only the last position's logits are used here.
