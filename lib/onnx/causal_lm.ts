@@ -64,8 +64,7 @@ export interface LoadOptions extends HubOptions {
   /**
    * Apply `graph_rewrite.ts`'s rewrites where safe (fused attention, cache gathered by
    * `beam_idx` in the graph, LM head on the last position, in-graph top-k); `false` runs the
-   * graph as published, an
-   * object turns single rewrites off (`{ beamIdx: false }`).
+   * graph as published, an object turns single rewrites off (`{ beamIdx: false }`).
    * @default {true}
    */
   rewrite?: boolean | Partial<DecoderRewrites>;
@@ -579,8 +578,9 @@ async function createSession(
   // published there.
   const native = backend === "cpu" && externalData.length > 0;
   // Which rewrites pay where (measured by `deno task bench` and interleaved session timings):
-  // fused attention everywhere (a decode step of the embedded model ran 1.1-1.5x faster on
-  // onnxruntime-node and WASM, ~10% on WebGPU). On WebGPU a step is bound by kernel dispatches,
+  // fused attention everywhere (interleaved in one process, a decode step of the embedded model
+  // spent 10-20% less in session.run on onnxruntime-node and WASM, ~10% less on WebGPU, with
+  // identical tokens). On WebGPU a step is bound by kernel dispatches,
   // the cache's reorder is already a buffer
   // copy on the GPU and TopK has no WebGPU kernel (it would fall back to the CPU and download the
   // logits anyway), so only the LM-head slice pays. On WASM every input is copied into the

@@ -91,7 +91,7 @@ const ALL: DecoderRewrites = {
 const INT64 = 7, FLOAT = 1, BOOL = 9;
 /** AttributeProto types. */
 const ATTRIBUTE_FLOAT = 1, ATTRIBUTE_INT = 2;
-/** The most a mask's fill may be for the fused form's `scores + fill` to round to it (after softmax, 0). */
+/** The largest mask fill the fused form takes: `scores + fill` must still softmax to 0. */
 const MASK_FILL_MAX = -1e4;
 const SUBGRAPH_OPS = new Set(["If", "Loop", "Scan"]);
 
@@ -168,18 +168,15 @@ function encodeNode(w: ProtoWriter, node: Node): void {
   for (const raw of node.rest) w.raw(raw);
 }
 
+/** A new node's encoder, for nodes no later rewrite touches. */
 function newNode(
   op: string,
   inputs: string[],
   outputs: string[],
-  attributes: (w: ProtoWriter) => void = () => {},
+  attributes?: (w: ProtoWriter) => void,
 ): (w: ProtoWriter) => void {
-  return (w) => {
-    for (const input of inputs) w.string(1, input);
-    for (const output of outputs) w.string(2, output);
-    w.string(3, `rewrite/${outputs[0]}`).string(4, op);
-    attributes(w);
-  };
+  const node = nodeOf(op, inputs, outputs, attributes);
+  return (w) => encodeNode(w, node);
 }
 
 /** AttributeProto of type INT. */
@@ -302,16 +299,7 @@ const tensorName = (raw: Uint8Array) => stringField(raw, 8);
 
 /** The raw TypeProto of a ValueInfoProto's field. */
 function valueInfoType(raw: Uint8Array): Uint8Array {
-  let type: Uint8Array = new Uint8Array(0);
-  const bytes = payload(raw);
-  const r = new ProtoReader(bytes);
-  r.fields((field, wire) => {
-    if (field !== 2 || wire !== 2) return false;
-    const t = r.sub();
-    type = bytes.subarray(t.pos, t.end);
-    return true;
-  });
-  return type;
+  return messageField(payload(raw), 2) ?? new Uint8Array(0);
 }
 
 function defaultOpset(modelFields: Field[]): number {
@@ -364,7 +352,7 @@ export function rewriteDecoder(
   const consumers = new Map<string, Node[]>();
   for (const n of all) {
     for (const o of n.outputs) producer.set(o, n);
-    for (const i of n.inputs) consumers.set(i, [...consumers.get(i) ?? [], n]);
+    for (const i of n.inputs) consumers.get(i)?.push(n) ?? consumers.set(i, [n]);
   }
   const types = new Map(
     graphFields.filter((f) => f.field === 11).map((
@@ -381,7 +369,7 @@ export function rewriteDecoder(
   const before: ((w: ProtoWriter) => void)[] = [];
   const inserted = new Map<Node, Node[]>();
   const insert = (at: Node, node: Node) => {
-    inserted.set(at, [...inserted.get(at) ?? [], node]);
+    inserted.get(at)?.push(node) ?? inserted.set(at, [node]);
     all.push(node);
   };
   const after: ((w: ProtoWriter) => void)[] = [];
@@ -561,10 +549,10 @@ export function rewriteDecoder(
     }
     // Left out: nodes a fused one replaced, initializers no node reads any more.
     const left = node?.removed || (f.field === 5 && dropped.has(tensorName(f.raw)));
-    if (left) {
-      // Nothing: the appends below still follow this field's place.
-    } else if (node?.changed) graph.message(1, (w) => encodeNode(w, node));
-    else graph.raw(f.raw);
+    if (!left) {
+      if (node?.changed) graph.message(1, (w) => encodeNode(w, node));
+      else graph.raw(f.raw);
+    }
     // New nodes follow the last node; new inputs, outputs and initializers follow their kind.
     if (f.field === 1 && f === lastOf(graphFields, 1)) {
       for (const make of after) graph.message(1, make);

@@ -1,8 +1,9 @@
 /**
  * The protobuf wire format, as much of it as ONNX files use: varints, length-delimited fields
  * (strings, bytes, embedded messages, packed repeats), 32-bit floats, and the fixed 64-bit fields
- * skipped by length. {@linkcode ProtoReader} walks a message's fields without decoding what it is not asked
- * for (a model's weights are skipped, not copied); {@linkcode ProtoWriter} encodes one.
+ * skipped by length. {@linkcode ProtoReader} walks a message's fields without decoding what it
+ * is not asked for (a model's weights are skipped, not copied); {@linkcode ProtoWriter} encodes
+ * one.
  *
  * @example
  * ```ts
