@@ -2,6 +2,7 @@ import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import * as ort from "onnxruntime-web";
 import { type LoadOptions, OnnxCausalLM } from "../lib/onnx/causal_lm.ts";
 import { type DecoderRewrites, rewriteDecoder } from "../lib/onnx/graph_rewrite.ts";
+import { ProtoReader } from "../lib/onnx/protobuf.ts";
 import { generate } from "../lib/decoding/generate.ts";
 import type { DtypeRequest } from "../lib/onnx/model_files.ts";
 
@@ -204,4 +205,38 @@ Deno.test("fused attention keeps the graph's own mask: padded rows give the publ
   assert(want.some((x, i) => Math.abs(x - unpadded[i]) > 1e-2));
   await published.release();
   await rewritten.release();
+});
+
+/** The op type of every node of a model's main graph, read with the wire-format reader alone. */
+function opTypes(model: Uint8Array): string[] {
+  const ops: string[] = [];
+  const m = new ProtoReader(model);
+  m.fields((field, wire) => {
+    if (field !== 7 || wire !== 2) return false;
+    const graph = m.sub();
+    graph.fields((f, w) => {
+      if (f !== 1 || w !== 2) return false;
+      const node = graph.sub();
+      node.fields((nf, nw) => nf === 4 && nw === 2 && (ops.push(node.string()), true));
+      return true;
+    });
+    return true;
+  });
+  return ops;
+}
+
+Deno.test("fused attention: one MultiHeadAttention per layer, no Softmax left, about half the nodes", async () => {
+  const bytes = await Deno.readFile("data/models/brown-gpt2/onnx/model.onnx");
+  const fused = rewriteDecoder(bytes, {
+    fusedAttention: true,
+    beamIdx: false,
+    lastPositionLogits: false,
+    topK: false,
+  });
+  const before = opTypes(bytes), after = opTypes(fused.bytes);
+  const count = (ops: string[], op: string) => ops.filter((o) => o === op).length;
+  assertEquals(count(before, "Softmax"), 4);
+  assertEquals(count(after, "MultiHeadAttention"), 4);
+  assertEquals(count(after, "Softmax"), 0);
+  assert(after.length < 0.6 * before.length, `${before.length} → ${after.length} nodes`);
 });
