@@ -240,3 +240,40 @@ Deno.test("fused attention: one MultiHeadAttention per layer, no Softmax left, a
   assertEquals(count(after, "Softmax"), 0);
   assert(after.length < 0.6 * before.length, `${before.length} → ${after.length} nodes`);
 });
+
+Deno.test("fused attention leaves multi-query attention alone and fuses the same export with equal heads", async () => {
+  // tools/train-model/attention_fixtures.py: one layer, 4 query heads; 4 or 1 key/value heads.
+  const none = { fusedAttention: false, beamIdx: false, lastPositionLogits: false, topK: false };
+  const load = (name: string) => Deno.readFile(`tests/fixtures/attention/${name}.onnx`);
+  const [mha, mqa] = [await load("mha"), await load("mqa")];
+  const fusedMha = rewriteDecoder(mha, { ...none, fusedAttention: true });
+  const fusedMqa = rewriteDecoder(mqa, { ...none, fusedAttention: true });
+  assertEquals(fusedMha.applied.fusedAttention, true);
+  // MultiHeadAttention has one head count: fusing would not even load.
+  assertEquals(fusedMqa.applied, none);
+  assert(fusedMqa.bytes === mqa);
+  ort.env.wasm.numThreads = 1;
+  const int64 = (xs: number[], dims: number[]) =>
+    new ort.Tensor("int64", BigInt64Array.from(xs, BigInt), dims);
+  const logits = async (bytes: Uint8Array) => {
+    const session = await ort.InferenceSession.create(bytes);
+    const empty = () => new ort.Tensor("float32", new Float32Array(0), [1, 4, 0, 8]);
+    const first = await session.run({
+      input_ids: int64([5, 9, 2], [1, 3]),
+      attention_mask: int64([1, 1, 1], [1, 3]),
+      "past_key_values.0.key": empty(),
+      "past_key_values.0.value": empty(),
+    });
+    const second = await session.run({
+      input_ids: int64([7], [1, 1]),
+      attention_mask: int64([1, 1, 1, 1], [1, 4]),
+      "past_key_values.0.key": first["present.0.key"],
+      "past_key_values.0.value": first["present.0.value"],
+    });
+    await session.release();
+    return [...first.logits.data as Float32Array, ...second.logits.data as Float32Array];
+  };
+  const want = await logits(mha), got = await logits(fusedMha.bytes);
+  assertEquals(got.length, want.length);
+  got.forEach((x, i) => assertAlmostEquals(x, want[i], 1e-4, `logit ${i}`));
+});

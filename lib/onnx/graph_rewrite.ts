@@ -7,8 +7,9 @@
  *   that also writes `present.*`; the graph's own mask enters as its additive `attention_bias`
  *   (a `Where` mask as `Where(cond, fill, 0)`), so whatever the graph masked (causal, padding)
  *   stays masked. Only where every layer matches the form `torch.onnx` gives GPT-2-style
- *   attention (see `matchAttention`) and the cache is float32; nodes left without a use
- *   (the heads' shape arithmetic) and initializers no node reads go.
+ *   attention (see `matchAttention`), Q, K and V all split into the cache's head count (not
+ *   multi-query or grouped-query attention), and the cache is float32; nodes left without a
+ *   use (the heads' shape arithmetic) and initializers no node reads go.
  * - **`beamIdx`**: a `beam_idx` input `[rows]` gathers every `past_key_values.*` input by row
  *   inside the graph (`Gather`, axis 0), so beam search reorders the cache where it lives and
  *   never copies it through JavaScript; the prefill's one row fans out to every beam on the first
@@ -214,6 +215,31 @@ function attributeInts(attribute: Uint8Array | undefined): number[] | undefined 
   return values;
 }
 
+/** The values of an int64 TensorProto (payload), else undefined. */
+function int64Values(tensor: Uint8Array): number[] | undefined {
+  let type = 0;
+  const values: number[] = [];
+  let raw: Uint8Array | undefined;
+  const r = new ProtoReader(tensor);
+  r.fields((field, wire) => {
+    if (field === 2 && wire === 0) type = r.varint();
+    else if (field === 7 && wire === 0) values.push(r.int64());
+    else if (field === 7 && wire === 2) {
+      const s = r.sub();
+      while (s.pos < s.end) values.push(s.int64());
+    } else if (field === 9 && wire === 2) {
+      const s = r.sub();
+      raw = tensor.subarray(s.pos, s.end);
+    } else return false;
+    return true;
+  });
+  if (type !== INT64) return undefined;
+  if (!raw) return values;
+  if (raw.length % 8 !== 0) return undefined;
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.length);
+  return Array.from({ length: raw.length / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
+}
+
 /** The value of a one-element float32 TensorProto (payload), else undefined. */
 function floatScalar(tensor: Uint8Array): number | undefined {
   let type = 0, count = 1;
@@ -382,10 +408,10 @@ export function rewriteDecoder(
   const past = inputNames.filter((n) => n.startsWith("past_key_values."));
   const layers = past.filter((n) => n.endsWith(".key")).length;
   const pastType = past.length > 0 ? tensorType(types.get(past[0])!) : undefined;
-  const numHeads = pastType?.dims[1];
+  const [, numHeads, , headSize] = pastType?.dims ?? [];
   if (
     wanted.fusedAttention && layers > 0 && !hasSubgraphs && pastType?.elemType === FLOAT &&
-    typeof numHeads === "number" && numHeads > 0
+    typeof numHeads === "number" && numHeads > 0 && typeof headSize === "number"
   ) {
     const view: GraphView = {
       producer,
@@ -393,6 +419,7 @@ export function rewriteDecoder(
       outputs: new Set(outputNames),
       initializers: initializerPayloads,
       opset,
+      heads: `${numHeads},${headSize}`,
     };
     const matches = Array.from({ length: layers }, (_, i) => matchAttention(view, i));
     if (matches.every((m) => m !== undefined)) {
@@ -625,6 +652,8 @@ interface GraphView {
   /** TensorProto payloads by name. */
   initializers: Map<string, Uint8Array>;
   opset: number;
+  /** The cache's heads and head size, `"heads,size"`. */
+  heads: string;
 }
 
 /** One layer's attention, matched: what the fused node reads and writes, what it replaces. */
@@ -647,25 +676,49 @@ interface AttentionMatch {
   replaced: Node[];
 }
 
-/** The scalar float a name holds when it is a constant (initializer or `Constant`). */
-function constantFloat(view: GraphView, name: string): number | undefined {
+/** The TensorProto payload a name holds when it is a constant (initializer or `Constant`). */
+function constantTensor(view: GraphView, name: string): Uint8Array | undefined {
   const initializer = view.initializers.get(name);
-  if (initializer) return floatScalar(initializer);
+  if (initializer) return initializer;
+  const node = view.producer.get(name);
+  const value = node?.opType === "Constant" ? attributesOf(node).get("value") : undefined;
+  return value && messageField(value, 5);
+}
+
+/** The scalar float a name holds when it is a constant (a tensor, or `value_float`). */
+function constantFloat(view: GraphView, name: string): number | undefined {
+  const tensor = constantTensor(view, name);
+  if (tensor) return floatScalar(tensor);
   const node = view.producer.get(name);
   if (node?.opType !== "Constant") return undefined;
-  const attributes = attributesOf(node);
-  const tensor = attributes.get("value");
-  if (tensor) {
-    const t = messageField(tensor, 5);
-    return t && floatScalar(t);
-  }
-  const valueFloat = attributes.get("value_float");
+  const valueFloat = attributesOf(node).get("value_float");
   let value: number | undefined;
   if (valueFloat) {
     const r = new ProtoReader(valueFloat);
     r.fields((field, wire) => field === 2 && wire === 5 && (value = r.float32(), true));
   }
   return value;
+}
+
+/**
+ * The heads and head size a `Reshape` splits the hidden size into: the last two entries of its
+ * shape, when they are constants (the whole shape, or the `Concat` torch.onnx builds it with),
+ * as `"heads,size"`.
+ */
+function reshapeHeads(view: GraphView, reshape: Node): string | undefined {
+  // A constant, or an `Unsqueeze` of one (how exports without constant folding build shapes).
+  const ints = (name: string): number[] | undefined => {
+    const t = constantTensor(view, name);
+    if (t) return int64Values(t);
+    const unsqueeze = view.producer.get(name);
+    return unsqueeze?.opType === "Unsqueeze" ? ints(unsqueeze.inputs[0]) : undefined;
+  };
+  const whole = ints(reshape.inputs[1]);
+  if (whole) return whole.length === 4 ? whole.slice(2).join() : undefined;
+  const concat = view.producer.get(reshape.inputs[1]);
+  if (concat?.opType !== "Concat" || concat.inputs.length !== 4) return undefined;
+  const [heads, size] = [ints(concat.inputs[2]), ints(concat.inputs[3])];
+  return heads?.length === 1 && size?.length === 1 ? `${heads[0]},${size[0]}` : undefined;
 }
 
 /**
@@ -682,11 +735,14 @@ function matchAttention(view: GraphView, layer: number): AttentionMatch | undefi
     return u.length === 1 && u[0].opType === op && !view.outputs.has(name) ? u[0] : undefined;
   };
   const perm = (node: Node) => attributeInts(attributesOf(node).get("perm"))?.join();
+  // Q, K and V each split into the cache's heads and head size: MultiHeadAttention has one
+  // head count, so multi-query or grouped-query attention (fewer K/V heads) is left alone.
   const heads = (name: string) => {
     const t = view.producer.get(name);
     if (t?.opType !== "Transpose" || perm(t) !== "0,2,1,3" || users(name).length !== 1) return;
     const r = view.producer.get(t.inputs[0]);
-    return r?.opType === "Reshape" && sole(r.outputs[0], "Transpose") === t
+    return r?.opType === "Reshape" && sole(r.outputs[0], "Transpose") === t &&
+        reshapeHeads(view, r) === view.heads
       ? { input: r.inputs[0], nodes: [r, t] }
       : undefined;
   };
