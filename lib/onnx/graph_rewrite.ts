@@ -215,56 +215,63 @@ function attributeInts(attribute: Uint8Array | undefined): number[] | undefined 
   return values;
 }
 
-/** The values of an int64 TensorProto (payload), else undefined. */
-function int64Values(tensor: Uint8Array): number[] | undefined {
-  let type = 0;
-  const values: number[] = [];
-  let raw: Uint8Array | undefined;
-  const r = new ProtoReader(tensor);
-  r.fields((field, wire) => {
-    if (field === 2 && wire === 0) type = r.varint();
-    else if (field === 7 && wire === 0) values.push(r.int64());
-    else if (field === 7 && wire === 2) {
-      const s = r.sub();
-      while (s.pos < s.end) values.push(s.int64());
-    } else if (field === 9 && wire === 2) {
-      const s = r.sub();
-      raw = tensor.subarray(s.pos, s.end);
-    } else return false;
-    return true;
-  });
-  if (type !== INT64) return undefined;
-  if (!raw) return values;
-  if (raw.length % 8 !== 0) return undefined;
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.length);
-  return Array.from({ length: raw.length / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
-}
-
-/** The value of a one-element float32 TensorProto (payload), else undefined. */
-function floatScalar(tensor: Uint8Array): number | undefined {
+/**
+ * A float32 or int64 TensorProto's (payload) element count and values, from `float_data`,
+ * `int64_data` or `raw_data`; undefined for other types or malformed raw data.
+ */
+function tensorValues(
+  tensor: Uint8Array,
+): { type: number; count: number; values: number[] } | undefined {
   let type = 0, count = 1;
   const values: number[] = [];
   let raw: Uint8Array | undefined;
   const r = new ProtoReader(tensor);
   r.fields((field, wire) => {
-    if (field === 1 && wire === 0) count *= r.int64();
-    else if (field === 1 && wire === 2) {
-      const s = r.sub();
-      while (s.pos < s.end) count *= s.int64();
-    } else if (field === 2 && wire === 0) type = r.varint();
-    else if (field === 4 && wire === 5) values.push(r.float32());
-    else if (field === 4 && wire === 2) {
-      const s = r.sub();
-      while (s.pos < s.end) values.push(s.float32());
-    } else if (field === 9 && wire === 2) {
+    // dims (1), float_data (4) and int64_data (7), each packed or one value of wire type
+    // `single`; data_type (2); raw_data (9).
+    const repeated = (single: number, read: (x: ProtoReader) => void) => {
+      if (wire === single) read(r);
+      else if (wire === 2) {
+        const s = r.sub();
+        while (s.pos < s.end) read(s);
+      } else return false;
+      return true;
+    };
+    if (field === 1) return repeated(0, (x) => count *= x.int64());
+    if (field === 4) return repeated(5, (x) => values.push(x.float32()));
+    if (field === 7) return repeated(0, (x) => values.push(x.int64()));
+    if (field === 2 && wire === 0) type = r.varint();
+    else if (field === 9 && wire === 2) {
       const s = r.sub();
       raw = tensor.subarray(s.pos, s.end);
     } else return false;
     return true;
   });
-  if (type !== FLOAT || count !== 1) return undefined;
-  if (raw) return raw.length === 4 ? new ProtoReader(raw).float32() : undefined;
-  return values.length === 1 ? values[0] : undefined;
+  const width = type === FLOAT ? 4 : type === INT64 ? 8 : 0;
+  if (width === 0) return undefined;
+  if (!raw) return values.length === count ? { type, count, values } : undefined;
+  if (raw.length !== count * width) return undefined;
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.length);
+  return {
+    type,
+    count,
+    values: Array.from(
+      { length: count },
+      (_, i) => width === 4 ? view.getFloat32(i * 4, true) : Number(view.getBigInt64(i * 8, true)),
+    ),
+  };
+}
+
+/** The values of an int64 TensorProto (payload), else undefined. */
+function int64Values(tensor: Uint8Array): number[] | undefined {
+  const t = tensorValues(tensor);
+  return t?.type === INT64 ? t.values : undefined;
+}
+
+/** The value of a one-element float32 TensorProto (payload), else undefined. */
+function floatScalar(tensor: Uint8Array): number | undefined {
+  const t = tensorValues(tensor);
+  return t?.type === FLOAT && t.count === 1 ? t.values[0] : undefined;
 }
 
 /** The field `number` of a message payload, as a payload; undefined when absent. */
