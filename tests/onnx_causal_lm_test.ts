@@ -192,6 +192,58 @@ Deno.test("an empty cache has past length 0 and rejects parents outside its rows
   cache.dispose();
 });
 
+Deno.test("a same-rows reorder of CPU tensors permutes them in place, matching a fresh gather", async () => {
+  const ort = await import("onnxruntime-web");
+  const names = [{ key: "past_key_values.0.key", value: "past_key_values.0.value" }];
+  const [heads, length, headDim] = [2, 3, 4];
+  const row = heads * length * headDim;
+  // Every parents vector over 3 rows and over 4 rows, in float32 and float16.
+  const vectors = (rows: number): number[][] =>
+    Array.from(
+      { length: rows ** rows },
+      (_, n) => Array.from({ length: rows }, (_, i) => Math.floor(n / rows ** i) % rows),
+    );
+  for (const dataType of ["float32", "float16"] as const) {
+    for (const rows of [3, 4]) {
+      for (const parents of vectors(rows)) {
+        const original = new Uint16Array(rows * row).map((_, i) => i + 1);
+        const make = (seed: number) => {
+          const bits = original.map((x) => x + seed);
+          return dataType === "float32"
+            ? new ort.Tensor("float32", Float32Array.from(bits), [rows, heads, length, headDim])
+            : new ort.Tensor("float16", bits, [rows, heads, length, headDim]);
+        };
+        const outputs = { "present.0.key": make(0), "present.0.value": make(7) };
+        const buffers = Object.values(outputs).map((t) => (t.data as ArrayBufferView).buffer);
+        const cache = KvCache.fromOutputs(
+          names,
+          { kvHeads: heads, headDim, dataType },
+          outputs,
+          (n) => n.replace("past_key_values", "present"),
+          ort as never,
+        );
+        const next = await cache.reorder(parents);
+        const got = await next.download();
+        for (
+          const [name, seed] of [["past_key_values.0.key", 0], [
+            "past_key_values.0.value",
+            7,
+          ]] as const
+        ) {
+          // Brute force: a new array, row i copied from row parents[i] of the original.
+          const want = parents.flatMap((p) =>
+            Array.from(original.subarray(p * row, (p + 1) * row), (x) => x + seed)
+          );
+          assertEquals(Array.from(got[name], Number), want, `${dataType} ${parents} ${name}`);
+        }
+        const after = Object.values(next.feeds()).map((t) => (t.data as ArrayBufferView).buffer);
+        assertEquals(after, buffers, "no new cache buffers");
+        next.dispose();
+      }
+    }
+  }
+});
+
 Deno.test("a corrupt ONNX file fails naming the file", opts, async () => {
   const folder = await Deno.makeTempDir();
   try {

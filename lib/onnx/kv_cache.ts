@@ -5,7 +5,8 @@
  * On WebGPU the tensors never leave the GPU: they are the sessions's `present.*` outputs kept
  * as GPU buffers, and reordering rows for beam search (each new beam continues some parent
  * beam) is a gather done by GPU buffer-to-buffer copies of whole rows, skipped entirely when
- * every row continues itself. On WASM the same gather copies typed-array slices.
+ * every row continues itself. Tensors in CPU memory (WASM, onnxruntime-node) are permuted in
+ * place when the row count stays, copying only the rows that change.
  *
  * @example
  * ```ts
@@ -146,8 +147,10 @@ export class KvCache {
 
   /**
    * The cache for the next step's rows: row `i` copies row `parents[i]` of this cache. Returns
-   * this cache unchanged when `parents` is the identity; otherwise returns a new cache and
-   * disposes this one. Runs on the GPU when the tensors are GPU buffers.
+   * this cache unchanged when `parents` is the identity, and this cache permuted in place when
+   * the row count stays (CPU tensors: only the rows that change are copied, nothing cache-sized
+   * is allocated); otherwise returns a new cache and disposes this one. Runs on the GPU when the
+   * tensors are GPU buffers.
    * @example
    * ```ts
    * // const next = await cache.reorder([0, 0, 1]); // three beams from two parents
@@ -200,6 +203,17 @@ export class KvCache {
         );
       }
       device.queue.submit([encoder.finish()]);
+    } else if (parents.length === this.rows) {
+      // Same rows: permute each tensor's rows where it lies (its data is ours: a run's output,
+      // copied out of the runtime), copying only the rows that change.
+      const saved = rowsToSave(parents);
+      for (const t of this.#tensors.values()) {
+        const data = this.shape.dataType === "float16"
+          ? halves(t.data as ArrayBufferView)
+          : t.data as Float32Array;
+        permuteRows(data, rowElements, parents, saved);
+      }
+      return this;
     } else {
       for (const [name, t] of this.#tensors) {
         const half = this.shape.dataType === "float16";
@@ -225,8 +239,8 @@ export class KvCache {
   }
 
   /**
-   * The cache's contents as CPU arrays keyed by input name (downloads GPU buffers); for tests
-   * and inspection, not for the decoding loop.
+   * A copy of the cache's contents as CPU arrays keyed by input name (downloads GPU buffers);
+   * for tests and inspection, not for the decoding loop.
    * @example
    * ```ts
    * // const host = await cache.download(); host["past_key_values.0.key"].length;
@@ -235,7 +249,8 @@ export class KvCache {
   async download(): Promise<Record<string, Float32Array | Uint16Array>> {
     const out: Record<string, Float32Array | Uint16Array> = {};
     for (const [name, t] of this.#tensors) {
-      out[name] = (await t.getData()) as Float32Array | Uint16Array;
+      // A copy: CPU tensors' data is the cache itself, which a later reorder permutes.
+      out[name] = ((await t.getData()) as Float32Array | Uint16Array).slice();
     }
     return out;
   }
@@ -268,6 +283,46 @@ async function downloadBuffer(
   staging.unmap();
   staging.destroy();
   return data;
+}
+
+/** Rows a permutation reads after overwriting them: sources of a changed row that change too. */
+function rowsToSave(parents: readonly number[]): number[] {
+  const saved = new Set<number>();
+  parents.forEach((p, i) => {
+    if (p !== i && parents[p] !== p) saved.add(p);
+  });
+  return [...saved];
+}
+
+/** Scratch rows for {@linkcode permuteRows}, grown as needed and reused across steps. */
+let scratch = new ArrayBuffer(0);
+
+/**
+ * Row `i` of `data` becomes row `parents[i]` of it, in place: the sources that are themselves
+ * overwritten (`saved`) are copied aside first; every other changed row reads its source row
+ * directly, which no write touches.
+ */
+function permuteRows(
+  data: Float32Array | Uint16Array,
+  rowElements: number,
+  parents: readonly number[],
+  saved: readonly number[],
+): void {
+  const bytes = saved.length * rowElements * data.BYTES_PER_ELEMENT;
+  if (scratch.byteLength < bytes) scratch = new ArrayBuffer(bytes);
+  const aside = data instanceof Float32Array
+    ? new Float32Array(scratch, 0, saved.length * rowElements)
+    : new Uint16Array(scratch, 0, saved.length * rowElements);
+  const row = (r: number) => data.subarray(r * rowElements, (r + 1) * rowElements);
+  saved.forEach((r, slot) => aside.set(row(r), slot * rowElements));
+  parents.forEach((p, i) => {
+    if (p === i) return;
+    const slot = saved.indexOf(p);
+    data.set(
+      slot < 0 ? row(p) : aside.subarray(slot * rowElements, (slot + 1) * rowElements),
+      i * rowElements,
+    );
+  });
 }
 
 /** The raw 16-bit halves of a float16 array, whatever its JS type (no copy). */
