@@ -1,7 +1,11 @@
 import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import * as ort from "onnxruntime-web";
 import { type LoadOptions, OnnxCausalLM } from "../lib/onnx/causal_lm.ts";
-import { type DecoderRewrites, rewriteDecoder } from "../lib/onnx/graph_rewrite.ts";
+import {
+  type DecoderRewrites,
+  describeRewrites,
+  rewriteDecoder,
+} from "../lib/onnx/graph_rewrite.ts";
 import { ProtoReader } from "../lib/onnx/protobuf.ts";
 import { generate } from "../lib/decoding/generate.ts";
 import type { DtypeRequest } from "../lib/onnx/model_files.ts";
@@ -12,10 +16,25 @@ const ALL: DecoderRewrites = {
   beamIdx: true,
   lastPositionLogits: true,
   topK: true,
+  skipLayerNorm: true,
+};
+const NONE: DecoderRewrites = {
+  fusedAttention: false,
+  beamIdx: false,
+  lastPositionLogits: false,
+  topK: false,
+  skipLayerNorm: false,
 };
 const NO_LAST: DecoderRewrites = { ...ALL, lastPositionLogits: false };
-/** Attention not in the exported GPT-2 form (llama: rotary embeddings), or not float32. */
-const UNFUSED_NO_LAST: DecoderRewrites = { ...NO_LAST, fusedAttention: false };
+/**
+ * Attention not in the exported GPT-2 form (llama: rotary embeddings), or not float32; norms
+ * not float32 either (or RMS norms).
+ */
+const UNFUSED_NO_LAST: DecoderRewrites = {
+  ...NO_LAST,
+  fusedAttention: false,
+  skipLayerNorm: false,
+};
 
 /** Which rewrites each graph takes, and why the others are unsafe there. */
 const GRAPHS: {
@@ -31,8 +50,9 @@ const GRAPHS: {
   // The head's weight is a Cast of an fp16 initializer: not recognised as constant, left alone;
   // MultiHeadAttention's CPU kernel is float32 only.
   { folder: `${HUB}/opt`, dtype: "fp16", applied: UNFUSED_NO_LAST },
-  // Dynamic quantization's scale spans every position: slicing would change it.
-  { folder: `${HUB}/opt`, dtype: "q8", applied: NO_LAST },
+  // Dynamic quantization's scale spans every position: slicing would change it. Its sublayers
+  // end in quantized products, not MatMuls, so no norm's sum is known to have the full shape.
+  { folder: `${HUB}/opt`, dtype: "q8", applied: { ...NO_LAST, skipLayerNorm: false } },
   // onnx-community style: the graph has num_logits_to_keep already.
   { folder: `${HUB}/llama`, dtype: "fp32", applied: UNFUSED_NO_LAST },
   { folder: `${HUB}/llama`, dtype: "fp16", applied: UNFUSED_NO_LAST },
@@ -137,29 +157,47 @@ Deno.test("each backend's default rewrites", async () => {
 
 Deno.test("rewriting is idempotent, skips what is off, and leaves merged decoders' cache alone", async () => {
   const bytes = await Deno.readFile("data/models/brown-gpt2/onnx/model.onnx");
-  const none = { fusedAttention: false, beamIdx: false, lastPositionLogits: false, topK: false };
-  assert(rewriteDecoder(bytes, none).bytes === bytes);
+  assert(rewriteDecoder(bytes, NONE).bytes === bytes);
   const once = rewriteDecoder(bytes);
   const twice = rewriteDecoder(once.bytes);
-  assertEquals(twice.applied, none);
+  assertEquals(twice.applied, NONE);
   assert(twice.bytes === once.bytes);
   const merged = await Deno.readFile(`${HUB}/opt/onnx/decoder_model_merged.onnx`);
   const r = rewriteDecoder(merged);
-  assertEquals(r.applied, { ...none, topK: true });
+  assertEquals(r.applied, { ...NONE, topK: true });
   ort.env.wasm.numThreads = 1;
   const session = await ort.InferenceSession.create(r.bytes);
   assert(session.outputNames.includes("top_tokens") && session.inputNames.includes("top_k"));
   await session.release();
 });
 
-Deno.test("fused attention keeps the graph's own mask: padded rows give the published logits", async () => {
-  const bytes = await Deno.readFile("data/models/brown-gpt2/onnx/model.onnx");
-  const none = { fusedAttention: false, beamIdx: false, lastPositionLogits: false, topK: false };
-  const fused = rewriteDecoder(bytes, { ...none, fusedAttention: true });
-  assertEquals(fused.applied, { ...none, fusedAttention: true });
-  ort.env.wasm.numThreads = 1;
-  const published = await ort.InferenceSession.create(bytes);
-  const rewritten = await ort.InferenceSession.create(fused.bytes);
+// Fused attention keeps the graph's own mask; skip layer norms keep the residual stream.
+for (
+  const wanted of [
+    { ...NONE, fusedAttention: true },
+    { ...NONE, skipLayerNorm: true },
+    { ...NONE, fusedAttention: true, skipLayerNorm: true },
+  ]
+) {
+  const names = describeRewrites(wanted).replace("graph rewrites: ", "");
+  Deno.test(`${names}: padded rows give the published logits`, async () => {
+    const bytes = await Deno.readFile("data/models/brown-gpt2/onnx/model.onnx");
+    const fused = rewriteDecoder(bytes, wanted);
+    assertEquals(fused.applied, wanted);
+    ort.env.wasm.numThreads = 1;
+    const published = await ort.InferenceSession.create(bytes);
+    const rewritten = await ort.InferenceSession.create(fused.bytes);
+    await comparePadded(published, rewritten);
+    await published.release();
+    await rewritten.release();
+  });
+}
+
+/** A left-padded two-row prefill and one cached step: `rewritten` gives `published`'s logits. */
+async function comparePadded(
+  published: ort.InferenceSession,
+  rewritten: ort.InferenceSession,
+): Promise<void> {
   const layers = published.inputNames.filter((n) => n.endsWith(".key")).length;
   const int64 = (xs: number[], dims: number[]) =>
     new ort.Tensor("int64", BigInt64Array.from(xs, BigInt), dims);
@@ -203,13 +241,11 @@ Deno.test("fused attention keeps the graph's own mask: padded rows give the publ
   // The padding changes the second row, so a fused node ignoring the mask would fail above.
   const unpadded = await run(published, false);
   assert(want.some((x, i) => Math.abs(x - unpadded[i]) > 1e-2));
-  await published.release();
-  await rewritten.release();
-});
+}
 
-/** The op type of every node of a model's main graph, read with the wire-format reader alone. */
-function opTypes(model: Uint8Array): string[] {
-  const ops: string[] = [];
+/** Every node of a model's main graph (op type, inputs), read with the wire-format reader alone. */
+function graphNodes(model: Uint8Array): { op: string; inputs: string[] }[] {
+  const nodes: { op: string; inputs: string[] }[] = [];
   const m = new ProtoReader(model);
   m.fields((field, wire) => {
     if (field !== 7 || wire !== 2) return false;
@@ -217,22 +253,57 @@ function opTypes(model: Uint8Array): string[] {
     graph.fields((f, w) => {
       if (f !== 1 || w !== 2) return false;
       const node = graph.sub();
-      node.fields((nf, nw) => nf === 4 && nw === 2 && (ops.push(node.string()), true));
+      const found = { op: "", inputs: [] as string[] };
+      node.fields((nf, nw) => {
+        if (nf === 1 && nw === 2) found.inputs.push(node.string());
+        else if (nf === 4 && nw === 2) found.op = node.string();
+        else return false;
+        return true;
+      });
+      nodes.push(found);
       return true;
     });
     return true;
   });
-  return ops;
+  return nodes;
 }
+
+/** The op type of every node of a model's main graph. */
+function opTypes(model: Uint8Array): string[] {
+  return graphNodes(model).map((n) => n.op);
+}
+
+Deno.test("skip layer norm: every norm over a residual sum is one node that adds the sublayer's bias", async () => {
+  const bytes = await Deno.readFile("data/models/brown-gpt2/onnx/model.onnx");
+  const { bytes: rewritten } = rewriteDecoder(bytes, {
+    ...NONE,
+    fusedAttention: true,
+    skipLayerNorm: true,
+  });
+  const before = graphNodes(bytes), after = graphNodes(rewritten);
+  const of = (nodes: typeof before, op: string) => nodes.filter((n) => n.op === op);
+  // GPT-2: two norms per layer and the final one, each over a residual sum; the embeddings'
+  // norm (its sum may broadcast) stays. Each decomposed norm has two ReduceMeans.
+  assertEquals(of(before, "ReduceMean").length, 2 * (2 * 4 + 1));
+  assertEquals(of(after, "ReduceMean").length, 2);
+  const skips = of(after, "SkipLayerNormalization");
+  assertEquals(skips.length, 2 * 4);
+  // Each reads its sublayer's MatMul output and that MatMul's bias (`c_proj`'s, attention's
+  // and the MLP's); attention reads `c_attn`'s bias itself.
+  assert(skips.every((n) => n.inputs.length === 5 && /c_proj\.bias$/.test(n.inputs[4])));
+  const attention = of(after, "MultiHeadAttention");
+  assertEquals(
+    attention.map((n) => n.inputs[3]),
+    [0, 1, 2, 3].map((i) => `model.h.${i}.attn.c_attn.bias`),
+  );
+  assert(
+    !after.some((n) => n.op === "Add" && n.inputs.some((i) => /c_(attn|proj)\.bias$/.test(i))),
+  );
+});
 
 Deno.test("fused attention: one MultiHeadAttention per layer, no Softmax left, about half the nodes", async () => {
   const bytes = await Deno.readFile("data/models/brown-gpt2/onnx/model.onnx");
-  const fused = rewriteDecoder(bytes, {
-    fusedAttention: true,
-    beamIdx: false,
-    lastPositionLogits: false,
-    topK: false,
-  });
+  const fused = rewriteDecoder(bytes, { ...NONE, fusedAttention: true });
   const before = opTypes(bytes), after = opTypes(fused.bytes);
   const count = (ops: string[], op: string) => ops.filter((o) => o === op).length;
   assertEquals(count(before, "Softmax"), 4);
@@ -243,14 +314,13 @@ Deno.test("fused attention: one MultiHeadAttention per layer, no Softmax left, a
 
 Deno.test("fused attention leaves multi-query attention alone and fuses the same export with equal heads", async () => {
   // tools/train-model/attention_fixtures.py: one layer, 4 query heads; 4 or 1 key/value heads.
-  const none = { fusedAttention: false, beamIdx: false, lastPositionLogits: false, topK: false };
   const load = (name: string) => Deno.readFile(`tests/fixtures/attention/${name}.onnx`);
   const [mha, mqa] = [await load("mha"), await load("mqa")];
-  const fusedMha = rewriteDecoder(mha, { ...none, fusedAttention: true });
-  const fusedMqa = rewriteDecoder(mqa, { ...none, fusedAttention: true });
+  const fusedMha = rewriteDecoder(mha, { ...NONE, fusedAttention: true });
+  const fusedMqa = rewriteDecoder(mqa, { ...NONE, fusedAttention: true });
   assertEquals(fusedMha.applied.fusedAttention, true);
   // MultiHeadAttention has one head count: fusing would not even load.
-  assertEquals(fusedMqa.applied, none);
+  assertEquals(fusedMqa.applied, NONE);
   assert(fusedMqa.bytes === mqa);
   ort.env.wasm.numThreads = 1;
   const int64 = (xs: number[], dims: number[]) =>

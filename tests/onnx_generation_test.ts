@@ -114,6 +114,7 @@ for (const [name, options] of CASES) {
           beamIdx: true,
           lastPositionLogits: true,
           topK: true,
+          skipLayerNorm: true,
         });
         const ids = model.tokenizer.encode(PROMPT);
         const cached = await generate(model, ids, options);

@@ -63,8 +63,9 @@ export interface LoadOptions extends HubOptions {
   threads?: number;
   /**
    * Apply `graph_rewrite.ts`'s rewrites where safe (fused attention, cache gathered by
-   * `beam_idx` in the graph, LM head on the last position, in-graph top-k); `false` runs the
-   * graph as published, an object turns single rewrites off (`{ beamIdx: false }`).
+   * `beam_idx` in the graph, LM head on the last position, in-graph top-k, skip layer norms);
+   * `false` runs the graph as published, an object turns single rewrites off
+   * (`{ beamIdx: false }`).
    * @default {true}
    */
   rewrite?: boolean | Partial<DecoderRewrites>;
@@ -580,10 +581,10 @@ async function createSession(
   // Which rewrites pay where (measured by `deno task bench` and interleaved session timings):
   // fused attention everywhere (interleaved in one process, a decode step of the embedded model
   // spent 10-20% less in session.run on onnxruntime-node and WASM, ~10% less on WebGPU, with
-  // identical tokens). On WebGPU a step is bound by kernel dispatches,
-  // the cache's reorder is already a buffer
-  // copy on the GPU and TopK has no WebGPU kernel (it would fall back to the CPU and download the
-  // logits anyway), so only the LM-head slice pays. On WASM every input is copied into the
+  // identical tokens), and skip layer norms too (3-5% less, fewer dispatches). On WebGPU the
+  // cache's reorder is already a buffer copy on the GPU and TopK has no WebGPU kernel (it would
+  // fall back to the CPU and download the logits anyway), so of the rest only the LM-head slice
+  // pays. On WASM every input is copied into the
   // WebAssembly heap at each run anyway, so an in-graph gather saves beam search nothing and
   // costs greedy steps; onnxruntime-node reads the inputs in place, and there it halves a beam
   // step's cost for a few percent of a greedy one.
@@ -592,11 +593,18 @@ async function createSession(
     beamIdx: backend === "cpu",
     lastPositionLogits: true,
     topK: backend !== "webgpu",
+    skipLayerNorm: true,
     ...(typeof rewrite === "object" ? rewrite : {}),
   };
   const rewritten = rewrite !== false && !native ? rewriteDecoder(bytes, wanted) : undefined;
   const rewrites = rewritten?.applied ??
-    { fusedAttention: false, beamIdx: false, lastPositionLogits: false, topK: false };
+    {
+      fusedAttention: false,
+      beamIdx: false,
+      lastPositionLogits: false,
+      topK: false,
+      skipLayerNorm: false,
+    };
   try {
     const options = sessionOptions(backend, gpuOutputs, threads);
     const graph = rewritten?.bytes ?? bytes;

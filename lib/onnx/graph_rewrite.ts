@@ -9,7 +9,9 @@
  *   stays masked. Only where every layer matches the form `torch.onnx` gives GPT-2-style
  *   attention (see `matchAttention`), Q, K and V all split into the cache's head count (not
  *   multi-query or grouped-query attention), and the cache is float32; nodes left without a
- *   use (the heads' shape arithmetic) and initializers no node reads go.
+ *   use (the heads' shape arithmetic) and initializers no node reads go. Where Q, K and V are
+ *   the three parts of one `Split` of `MatMul` plus bias (GPT-2's `c_attn`), the fused node
+ *   adds that bias itself (its `bias` input).
  * - **`beamIdx`**: a `beam_idx` input `[rows]` gathers every `past_key_values.*` input by row
  *   inside the graph (`Gather`, axis 0), so beam search reorders the cache where it lives and
  *   never copies it through JavaScript; the prefill's one row fans out to every beam on the first
@@ -28,6 +30,13 @@
  *   log-probabilities (`LogSoftmax`, in float32, gathered at those ids): greedy and beam
  *   search read k values per row instead of the vocabulary. `logits` stays an output for the
  *   paths that need the whole distribution (sampling, logits processors).
+ * - **`skipLayerNorm`**: a layer norm over a residual sum (`LayerNormalization`, or the
+ *   `ReduceMean`…`Add` form torch.onnx exports before opset 17, on the last axis with constant
+ *   float32 scale and shift) becomes one `com.microsoft.SkipLayerNormalization` that also adds
+ *   the sublayer's bias and, where the residual stream goes on, outputs the sum
+ *   (`input_skip_bias_sum`): three to five nodes fewer per norm. Only where one side of the sum
+ *   is a `MatMul` (plus a bias vector the norm's size), so both sides have the stream's shape;
+ *   an embedding sum, which may broadcast, keeps its own norm (onnxruntime fuses that one).
  *
  * Everything else in the file is copied through unchanged, weights included (the fused layers'
  * dead nodes and unused initializers aside).
@@ -43,6 +52,7 @@
  *   beamIdx: true,
  *   lastPositionLogits: true,
  *   topK: true,
+ *   skipLayerNorm: true,
  * });
  * ```
  * @module
@@ -59,6 +69,8 @@ export interface DecoderRewrites {
   lastPositionLogits: boolean;
   /** `top_logprobs` / `top_tokens` outputs, `top_k` input. */
   topK: boolean;
+  /** Each residual sum and the layer norm over it as one `com.microsoft.SkipLayerNormalization`. */
+  skipLayerNorm: boolean;
 }
 
 /** The rewritten graph and which rewrites applied. */
@@ -88,6 +100,7 @@ const ALL: DecoderRewrites = {
   beamIdx: true,
   lastPositionLogits: true,
   topK: true,
+  skipLayerNorm: true,
 };
 const INT64 = 7, FLOAT = 1, BOOL = 9;
 /** AttributeProto types. */
@@ -358,7 +371,13 @@ function defaultOpset(modelFields: Field[]): number {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * const bytes = await Deno.readFile("data/models/brown-gpt2/onnx/model.onnx");
- * const only = { fusedAttention: false, beamIdx: false, lastPositionLogits: false, topK: true };
+ * const only = {
+ *   fusedAttention: false,
+ *   beamIdx: false,
+ *   lastPositionLogits: false,
+ *   topK: true,
+ *   skipLayerNorm: false,
+ * };
  * assertEquals(rewriteDecoder(bytes, only).applied, only);
  * ```
  */
@@ -398,6 +417,7 @@ export function rewriteDecoder(
     beamIdx: false,
     lastPositionLogits: false,
     topK: false,
+    skipLayerNorm: false,
   };
   const before: ((w: ProtoWriter) => void)[] = [];
   const inserted = new Map<Node, Node[]>();
@@ -416,18 +436,26 @@ export function rewriteDecoder(
   const layers = past.filter((n) => n.endsWith(".key")).length;
   const pastType = past.length > 0 ? tensorType(types.get(past[0])!) : undefined;
   const [, numHeads, , headSize] = pastType?.dims ?? [];
+  const view: GraphView = {
+    producer,
+    consumers,
+    outputs: new Set(outputNames),
+    initializers: initializerPayloads,
+    opset,
+    heads: `${numHeads},${headSize}`,
+  };
+  // Nodes a rewrite left without a use go, and so do initializers no node reads any more.
+  const dropUnused = () => {
+    removeDeadNodes(all, new Set(outputNames));
+    const used = new Set(all.filter((n) => !n.removed).flatMap((n) => n.inputs));
+    for (const name of initializerNames) {
+      if (!used.has(name) && !inputNames.includes(name)) dropped.add(name);
+    }
+  };
   if (
     wanted.fusedAttention && layers > 0 && !hasSubgraphs && pastType?.elemType === FLOAT &&
     typeof numHeads === "number" && numHeads > 0 && typeof headSize === "number"
   ) {
-    const view: GraphView = {
-      producer,
-      consumers,
-      outputs: new Set(outputNames),
-      initializers: initializerPayloads,
-      opset,
-      heads: `${numHeads},${headSize}`,
-    };
     const matches = Array.from({ length: layers }, (_, i) => matchAttention(view, i));
     if (matches.every((m) => m !== undefined)) {
       for (const m of matches as AttentionMatch[]) {
@@ -443,17 +471,24 @@ export function rewriteDecoder(
             nodeOf("Where", [cond, ...fillWhere ? [fill, ZERO] : [ZERO, fill]], [bias]),
           );
         }
+        // Q, K and V split from one MatMul plus bias: the fused node adds the bias itself.
+        const packed = splitBias(view, m);
+        if (packed) {
+          packed.add.removed = true;
+          packed.split.inputs[0] = packed.product;
+          packed.split.changed = true;
+        }
         insert(
           m.mergeNode,
           nodeOf(
             "MultiHeadAttention",
-            [m.query, m.key, m.value, "", "", bias, m.pastKey, m.pastValue],
+            [m.query, m.key, m.value, packed?.bias ?? "", "", bias, m.pastKey, m.pastValue],
             [m.output, m.presentKey, m.presentValue],
             (w) => {
               intAttribute("num_heads", numHeads)(w);
               floatAttribute("scale", m.scale)(w);
             },
-            "com.microsoft",
+            MS_DOMAIN,
           ),
         );
       }
@@ -464,13 +499,37 @@ export function rewriteDecoder(
           t.bytes(9, new Uint8Array(4));
         });
       }
-      removeDeadNodes(all, new Set(outputNames));
-      const used = new Set(all.filter((n) => !n.removed).flatMap((n) => n.inputs));
-      for (const name of initializerNames) {
-        if (!used.has(name) && !inputNames.includes(name)) dropped.add(name);
-      }
+      dropUnused();
       applied.fusedAttention = true;
     }
+  }
+
+  if (wanted.skipLayerNorm && !hasSubgraphs) {
+    const norms = all.filter((n) => n.opType === "ReduceMean" || n.opType === "LayerNormalization")
+      .map((n) => matchNorm(view, n))
+      .map((norm) => norm && matchSkipNorm(view, norm));
+    for (const m of norms) {
+      if (!m) continue;
+      const replaced = [...m.norm.nodes, m.sum, ...m.biasAdd ? [m.biasAdd] : []];
+      if (replaced.some((n) => n.removed)) continue;
+      for (const n of replaced) n.removed = true;
+      // The residual stream goes on past the norm: the fused node's fourth output carries it.
+      const stream = m.sum.outputs[0];
+      const goesOn = view.outputs.has(stream) ||
+        usersOf(view, stream).some((n) => !replaced.includes(n));
+      insert(
+        m.sum,
+        nodeOf(
+          "SkipLayerNormalization",
+          [m.input, m.skip, m.norm.gamma, m.norm.beta, ...m.bias ? [m.bias] : []],
+          [m.norm.output, ...goesOn ? ["", "", stream] : []],
+          floatAttribute("epsilon", m.norm.epsilon),
+          MS_DOMAIN,
+        ),
+      );
+      applied.skipLayerNorm = true;
+    }
+    if (applied.skipLayerNorm) dropUnused();
   }
 
   if (
@@ -609,7 +668,8 @@ export function rewriteDecoder(
   for (const f of modelFields) {
     if (f === graphField) model.bytes(7, graph.finish());
     else model.raw(f.raw);
-    if (f === lastOpset && applied.fusedAttention && !hasOpset(modelFields, MS_DOMAIN)) {
+    const microsoftOps = applied.fusedAttention || applied.skipLayerNorm;
+    if (f === lastOpset && microsoftOps && !hasOpset(modelFields, MS_DOMAIN)) {
       model.message(8, (o) => o.string(1, MS_DOMAIN).int(2, 1));
     }
   }
@@ -683,6 +743,17 @@ interface AttentionMatch {
   replaced: Node[];
 }
 
+/** The nodes reading `name`. */
+function usersOf(view: GraphView, name: string): Node[] {
+  return view.consumers.get(name) ?? [];
+}
+
+/** The one node reading `name`, when it is an `op` and `name` is not a graph output. */
+function soleUser(view: GraphView, name: string, op: string): Node | undefined {
+  const u = usersOf(view, name);
+  return u.length === 1 && u[0].opType === op && !view.outputs.has(name) ? u[0] : undefined;
+}
+
 /** The TensorProto payload a name holds when it is a constant (initializer or `Constant`). */
 function constantTensor(view: GraphView, name: string): Uint8Array | undefined {
   const initializer = view.initializers.get(name);
@@ -698,10 +769,14 @@ function constantFloat(view: GraphView, name: string): number | undefined {
   if (tensor) return floatScalar(tensor);
   const node = view.producer.get(name);
   if (node?.opType !== "Constant") return undefined;
-  const valueFloat = attributesOf(node).get("value_float");
+  return attributeFloat(attributesOf(node).get("value_float"));
+}
+
+/** An attribute's float (`f`); undefined when absent. */
+function attributeFloat(attribute: Uint8Array | undefined): number | undefined {
   let value: number | undefined;
-  if (valueFloat) {
-    const r = new ProtoReader(valueFloat);
+  if (attribute) {
+    const r = new ProtoReader(attribute);
     r.fields((field, wire) => field === 2 && wire === 5 && (value = r.float32(), true));
   }
   return value;
@@ -736,11 +811,8 @@ function reshapeHeads(view: GraphView, reshape: Node): string | undefined {
  * `MatMul` by V, heads merged by `Transpose` + `Reshape`; every intermediate used only there.
  */
 function matchAttention(view: GraphView, layer: number): AttentionMatch | undefined {
-  const users = (name: string) => view.consumers.get(name) ?? [];
-  const sole = (name: string, op: string) => {
-    const u = users(name);
-    return u.length === 1 && u[0].opType === op && !view.outputs.has(name) ? u[0] : undefined;
-  };
+  const users = (name: string) => usersOf(view, name);
+  const sole = (name: string, op: string) => soleUser(view, name, op);
   const perm = (node: Node) => attributeInts(attributesOf(node).get("perm"))?.join();
   // Q, K and V each split into the cache's heads and head size: MultiHeadAttention has one
   // head count, so multi-query or grouped-query attention (fewer K/V heads) is left alone.
@@ -831,6 +903,177 @@ function matchAttention(view: GraphView, layer: number): AttentionMatch | undefi
   };
 }
 
+/**
+ * Q, K and V as the three equal parts of one `Split` (on the last axis) of a `MatMul` plus a
+ * bias vector, as GPT-2's `c_attn` makes them; that `Add` read only by the `Split`.
+ */
+function splitBias(
+  view: GraphView,
+  m: AttentionMatch,
+): { split: Node; add: Node; product: string; bias: string } | undefined {
+  const split = view.producer.get(m.query);
+  if (split?.opType !== "Split" || split.outputs.join() !== [m.query, m.key, m.value].join()) {
+    return;
+  }
+  const attributes = attributesOf(split);
+  const axis = attributeInts(attributes.get("axis"))?.[0] ?? 0;
+  const sizesTensor = split.inputs[1] ? constantTensor(view, split.inputs[1]) : undefined;
+  const sizes = split.inputs[1]
+    ? sizesTensor && int64Values(sizesTensor)
+    : attributeInts(attributes.get("split")) ?? [];
+  const add = view.producer.get(split.inputs[0]);
+  if ((axis !== -1 && axis !== 2) || !sizes || add?.opType !== "Add") return;
+  if (soleUser(view, add.outputs[0], "Split") !== split) return;
+  const bias = add.inputs.find((i) => {
+    const length = vectorLength(view, i);
+    return length !== undefined && length % 3 === 0 && length >= 3 &&
+      sizes.every((size) => size * 3 === length);
+  });
+  const product = add.inputs.find((i) => view.producer.get(i)?.opType === "MatMul");
+  return bias && product && bias !== product ? { split, add, product, bias } : undefined;
+}
+
+/** A TensorProto's (payload) element type and dims. */
+function tensorDims(tensor: Uint8Array): { type: number; dims: number[] } {
+  let type = 0;
+  const dims: number[] = [];
+  const r = new ProtoReader(tensor);
+  r.fields((field, wire) => {
+    if (field === 1 && wire === 0) dims.push(r.int64());
+    else if (field === 1 && wire === 2) {
+      const s = r.sub();
+      while (s.pos < s.end) dims.push(s.int64());
+    } else if (field === 2 && wire === 0) type = r.varint();
+    else return false;
+    return true;
+  });
+  return { type, dims };
+}
+
+/**
+ * A float32 initializer's length when it is one-dimensional, else undefined; through
+ * `Identity` nodes, which torch.onnx uses to share identical initializers (an untrained model's
+ * norms, all ones and zeros).
+ */
+function vectorLength(view: GraphView, name: string): number | undefined {
+  let tensor = view.initializers.get(name);
+  for (let n = view.producer.get(name); !tensor && n?.opType === "Identity";) {
+    tensor = view.initializers.get(n.inputs[0]);
+    n = view.producer.get(n.inputs[0]);
+  }
+  const t = tensor && tensorDims(tensor);
+  return t?.type === FLOAT && t.dims.length === 1 ? t.dims[0] : undefined;
+}
+
+/** A layer norm over the last axis with constant float32 scale and shift, matched. */
+interface NormMatch {
+  /** What it normalises. */
+  input: string;
+  /** The normalised tensor. */
+  output: string;
+  gamma: string;
+  /** The shift, `""` when it has none. */
+  beta: string;
+  epsilon: number;
+  nodes: Node[];
+}
+
+/**
+ * A layer norm starting at `start`: a `LayerNormalization` on the last axis whose mean and
+ * inverse-deviation outputs go unused, or the form torch.onnx exports `nn.LayerNorm` in before
+ * opset 17 (`ReduceMean`, `Sub`, `Pow` 2, `ReduceMean`, `Add` ε, `Sqrt`, `Div`, `Mul` γ,
+ * `Add` β, the means on the last axis, every intermediate used only there).
+ */
+function matchNorm(view: GraphView, start: Node): NormMatch | undefined {
+  const sole = (name: string, op: string) => soleUser(view, name, op);
+  const attributes = attributesOf(start);
+  if (start.opType === "LayerNormalization") {
+    const axis = attributeInts(attributes.get("axis"))?.[0] ?? -1;
+    const unused = start.outputs.slice(1).every((o) =>
+      !o || (usersOf(view, o).length === 0 && !view.outputs.has(o))
+    );
+    const [input, gamma, beta = ""] = start.inputs;
+    const length = vectorLength(view, gamma);
+    if (axis !== -1 || !unused || length === undefined) return;
+    if (beta && vectorLength(view, beta) !== length) return;
+    const epsilon = attributeFloat(attributes.get("epsilon")) ?? 1e-5;
+    return { input, output: start.outputs[0], gamma, beta, epsilon, nodes: [start] };
+  }
+  const lastAxisMean = (n: Node) => {
+    const a = attributesOf(n);
+    return n.opType === "ReduceMean" && n.inputs.length === 1 &&
+      attributeInts(a.get("axes"))?.join() === "-1" &&
+      (attributeInts(a.get("keepdims"))?.[0] ?? 1) === 1;
+  };
+  if (!lastAxisMean(start)) return;
+  const input = start.inputs[0];
+  const sub = sole(start.outputs[0], "Sub");
+  if (sub?.inputs[0] !== input || sub.inputs[1] !== start.outputs[0]) return;
+  const centred = usersOf(view, sub.outputs[0]);
+  const pow = centred.find((n) => n.opType === "Pow");
+  const div = centred.find((n) => n.opType === "Div");
+  if (centred.length !== 2 || !pow || !div || view.outputs.has(sub.outputs[0])) return;
+  if (pow.inputs[0] !== sub.outputs[0] || constantFloat(view, pow.inputs[1]) !== 2) return;
+  const variance = sole(pow.outputs[0], "ReduceMean");
+  if (!variance || !lastAxisMean(variance)) return;
+  const plusEps = sole(variance.outputs[0], "Add");
+  const epsilon = plusEps && constantFloat(view, plusEps.inputs[1]);
+  const sqrt = plusEps && sole(plusEps.outputs[0], "Sqrt");
+  if (epsilon === undefined || !sqrt || sole(sqrt.outputs[0], "Div") !== div) return;
+  if (div.inputs[0] !== sub.outputs[0]) return;
+  const scale = sole(div.outputs[0], "Mul");
+  const shift = scale && sole(scale.outputs[0], "Add");
+  if (!scale || !shift) return;
+  const gamma = scale.inputs.find((i) => i !== div.outputs[0]) ?? "";
+  const beta = shift.inputs.find((i) => i !== scale.outputs[0]) ?? "";
+  const length = vectorLength(view, gamma);
+  if (length === undefined || vectorLength(view, beta) !== length) return;
+  return {
+    input,
+    output: shift.outputs[0],
+    gamma,
+    beta,
+    epsilon,
+    nodes: [start, sub, pow, variance, plusEps, sqrt, div, scale, shift],
+  };
+}
+
+/** A residual sum and the layer norm over it, matched for one `SkipLayerNormalization`. */
+interface SkipNormMatch {
+  norm: NormMatch;
+  /** The residual `Add`, and the bias `Add` folded into the fused node. */
+  sum: Node;
+  biasAdd?: Node;
+  /** The sublayer's output (a `MatMul`'s, before its bias) and the residual stream. */
+  input: string;
+  skip: string;
+  bias: string;
+}
+
+/**
+ * The residual sum a layer norm reads, when one side of it is a sublayer's output: a `MatMul`,
+ * or a `MatMul` plus a bias vector the size of the norm's (that `Add` read only here). A
+ * `MatMul` of the stream has the stream's full shape, which `SkipLayerNormalization` needs of
+ * both its inputs (so an embedding sum, which may broadcast, is left alone).
+ */
+function matchSkipNorm(view: GraphView, norm: NormMatch): SkipNormMatch | undefined {
+  const sum = view.producer.get(norm.input);
+  if (sum?.opType !== "Add" || sum.inputs.length !== 2) return;
+  const length = vectorLength(view, norm.gamma);
+  for (const side of [1, 0]) {
+    const [branch, skip] = [sum.inputs[side], sum.inputs[1 - side]];
+    const producer = view.producer.get(branch);
+    if (producer?.opType === "MatMul") return { norm, sum, input: branch, skip, bias: "" };
+    if (producer?.opType !== "Add" || soleUser(view, branch, "Add") !== sum) continue;
+    const bias = producer.inputs.find((i) => vectorLength(view, i) === length);
+    const matmul = producer.inputs.find((i) => view.producer.get(i)?.opType === "MatMul");
+    if (bias && matmul && bias !== matmul) {
+      return { norm, sum, biasAdd: producer, input: matmul, skip, bias };
+    }
+  }
+  return undefined;
+}
+
 /** TypeProto's tensor element type and dims (numbers, or names for symbolic ones). */
 function tensorType(type: Uint8Array): { elemType: number; dims: (number | string)[] } {
   let elemType = 0;
@@ -871,8 +1114,9 @@ function tensorType(type: Uint8Array): { elemType: number; dims: (number | strin
  *     beamIdx: true,
  *     lastPositionLogits: false,
  *     topK: true,
+ *     skipLayerNorm: true,
  *   }),
- *   "graph rewrites: fused attention, beam_idx cache gather, in-graph top-k",
+ *   "graph rewrites: fused attention, beam_idx cache gather, in-graph top-k, skip layer norm",
  * );
  * ```
  */
@@ -882,6 +1126,7 @@ export function describeRewrites(applied: DecoderRewrites): string {
     applied.beamIdx ? "beam_idx cache gather" : "",
     applied.lastPositionLogits ? "last-position LM head" : "",
     applied.topK ? "in-graph top-k" : "",
+    applied.skipLayerNorm ? "skip layer norm" : "",
   ].filter((n) => n);
   return names.length > 0 ? `graph rewrites: ${names.join(", ")}` : "graph as published";
 }
