@@ -301,6 +301,36 @@ Deno.test("skip layer norm: every norm over a residual sum is one node that adds
   );
 });
 
+Deno.test("skip layer norm: both of torch.onnx's norm forms, with shared Identity initializers, give the published logits", async () => {
+  // tools/train-model/norm_fixtures.py: embedding, two residual MLP blocks, final norm; the
+  // second block's norm and the final one read residual sums, the first the embedding.
+  ort.env.wasm.numThreads = 1;
+  for (const opset of [14, 17]) {
+    const bytes = await Deno.readFile(`tests/fixtures/norms/opset${opset}.onnx`);
+    const before = opTypes(bytes);
+    assert(before.includes("Identity"), "the fixture shares its norms' initializers");
+    assertEquals(before.includes("LayerNormalization"), opset === 17);
+    const fused = rewriteDecoder(bytes, { ...NONE, skipLayerNorm: true });
+    assertEquals(fused.applied, { ...NONE, skipLayerNorm: true }, `opset ${opset}`);
+    const after = graphNodes(fused.bytes);
+    const skips = after.filter((n) => n.op === "SkipLayerNormalization");
+    assertEquals(skips.length, 2, `opset ${opset}`);
+    // Each folds its block's c_proj bias (5 inputs).
+    assert(skips.every((n) => n.inputs.length === 5), `opset ${opset}`);
+    const logits = async (model: Uint8Array) => {
+      const session = await ort.InferenceSession.create(model);
+      const ids = [[3, 1, 4, 1, 5], [9, 2, 6, 5, 3]];
+      const input = new ort.Tensor("int64", BigInt64Array.from(ids.flat(), BigInt), [2, 5]);
+      const out = await session.run({ input_ids: input });
+      await session.release();
+      return out.logits.data as Float32Array;
+    };
+    const want = await logits(bytes), got = await logits(fused.bytes);
+    assertEquals(got.length, want.length);
+    got.forEach((x, i) => assertAlmostEquals(x, want[i], 1e-5, `opset ${opset} logit ${i}`));
+  }
+});
+
 Deno.test("fused attention: one MultiHeadAttention per layer, no Softmax left, about half the nodes", async () => {
   const bytes = await Deno.readFile("data/models/brown-gpt2/onnx/model.onnx");
   const fused = rewriteDecoder(bytes, { ...NONE, fusedAttention: true });
