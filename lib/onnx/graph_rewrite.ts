@@ -218,11 +218,9 @@ function attributeInts(attribute: Uint8Array | undefined): number[] | undefined 
   const values: number[] = [];
   const r = new ProtoReader(attribute);
   r.fields((field, wire) => {
-    if ((field === 3 || field === 8) && wire === 0) values.push(r.int64());
-    else if (field === 8 && wire === 2) {
-      const s = r.sub();
-      while (s.pos < s.end) values.push(s.int64());
-    } else return false;
+    // `i` (3), or `ints` (8).
+    if (field === 3 && wire === 0) values.push(r.int64());
+    else return field === 8 && repeated(r, wire, 0, (x) => values.push(x.int64()));
     return true;
   });
   return values;
@@ -235,29 +233,18 @@ function attributeInts(attribute: Uint8Array | undefined): number[] | undefined 
 function tensorValues(
   tensor: Uint8Array,
 ): { type: number; count: number; values: number[] } | undefined {
-  let type = 0, count = 1;
+  const { type, dims } = tensorDims(tensor);
+  const count = dims.reduce((a, b) => a * b, 1);
   const values: number[] = [];
   let raw: Uint8Array | undefined;
   const r = new ProtoReader(tensor);
   r.fields((field, wire) => {
-    // dims (1), float_data (4) and int64_data (7), each packed or one value of wire type
-    // `single`; data_type (2); raw_data (9).
-    const repeated = (single: number, read: (x: ProtoReader) => void) => {
-      if (wire === single) read(r);
-      else if (wire === 2) {
-        const s = r.sub();
-        while (s.pos < s.end) read(s);
-      } else return false;
-      return true;
-    };
-    if (field === 1) return repeated(0, (x) => count *= x.int64());
-    if (field === 4) return repeated(5, (x) => values.push(x.float32()));
-    if (field === 7) return repeated(0, (x) => values.push(x.int64()));
-    if (field === 2 && wire === 0) type = r.varint();
-    else if (field === 9 && wire === 2) {
-      const s = r.sub();
-      raw = tensor.subarray(s.pos, s.end);
-    } else return false;
+    // float_data (4), int64_data (7), raw_data (9).
+    if (field === 4) return repeated(r, wire, 5, (x) => values.push(x.float32()));
+    if (field === 7) return repeated(r, wire, 0, (x) => values.push(x.int64()));
+    if (field !== 9 || wire !== 2) return false;
+    const s = r.sub();
+    raw = tensor.subarray(s.pos, s.end);
     return true;
   });
   const width = type === FLOAT ? 4 : type === INT64 ? 8 : 0;
@@ -511,6 +498,7 @@ export function rewriteDecoder(
     for (const m of norms) {
       if (!m) continue;
       const replaced = [...m.norm.nodes, m.sum, ...m.biasAdd ? [m.biasAdd] : []];
+      // A node an earlier fusion already took (norms sharing a sum) stays with that fusion.
       if (replaced.some((n) => n.removed)) continue;
       for (const n of replaced) n.removed = true;
       // The residual stream goes on past the norm: the fused node's fourth output carries it.
@@ -933,21 +921,36 @@ function splitBias(
   return bias && product && bias !== product ? { split, add, product, bias } : undefined;
 }
 
-/** A TensorProto's (payload) element type and dims. */
+/** A TensorProto's (payload) element type (`data_type`, 2) and dims (1). */
 function tensorDims(tensor: Uint8Array): { type: number; dims: number[] } {
   let type = 0;
   const dims: number[] = [];
   const r = new ProtoReader(tensor);
   r.fields((field, wire) => {
-    if (field === 1 && wire === 0) dims.push(r.int64());
-    else if (field === 1 && wire === 2) {
-      const s = r.sub();
-      while (s.pos < s.end) dims.push(s.int64());
-    } else if (field === 2 && wire === 0) type = r.varint();
-    else return false;
+    if (field === 1) return repeated(r, wire, 0, (x) => dims.push(x.int64()));
+    if (field !== 2 || wire !== 0) return false;
+    type = r.varint();
     return true;
   });
   return { type, dims };
+}
+
+/**
+ * A repeated scalar field's values at `r`: packed (wire type 2) or one value of wire type
+ * `single`; false (skip it) for any other wire type.
+ */
+function repeated(
+  r: ProtoReader,
+  wire: number,
+  single: number,
+  read: (x: ProtoReader) => void,
+): boolean {
+  if (wire === single) read(r);
+  else if (wire === 2) {
+    const s = r.sub();
+    while (s.pos < s.end) read(s);
+  } else return false;
+  return true;
 }
 
 /**
