@@ -47,7 +47,12 @@ import type { HubOptions } from "./hub.ts";
 import type { DtypeRequest, ModelFiles } from "./model_files.ts";
 import { resolveModel } from "./model_source.ts";
 import { type CacheNames, type CacheShape, KvCache } from "./kv_cache.ts";
-import { type DecoderRewrites, REWRITE_NAMES, rewriteDecoder } from "./graph_rewrite.ts";
+import {
+  type DecoderRewrites,
+  NO_REWRITES,
+  REWRITE_NAMES,
+  rewriteDecoder,
+} from "./graph_rewrite.ts";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
 
 /** Options of {@linkcode OnnxCausalLM.load}. */
@@ -597,14 +602,7 @@ async function createSession(
     ...(typeof rewrite === "object" ? rewrite : {}),
   };
   const rewritten = rewrite !== false && !native ? rewriteDecoder(bytes, wanted) : undefined;
-  const rewrites = rewritten?.applied ??
-    {
-      fusedAttention: false,
-      beamIdx: false,
-      lastPositionLogits: false,
-      topK: false,
-      skipLayerNorm: false,
-    };
+  const rewrites = rewritten?.applied ?? { ...NO_REWRITES };
   try {
     const options = sessionOptions(backend, gpuOutputs, threads);
     const graph = rewritten?.bytes ?? bytes;

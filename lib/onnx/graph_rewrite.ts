@@ -81,6 +81,22 @@ export interface RewrittenDecoder {
   applied: DecoderRewrites;
 }
 
+/**
+ * No rewrite: what a graph run as published has.
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * assert(Object.values(NO_REWRITES).every((applied) => !applied));
+ * ```
+ */
+export const NO_REWRITES: Readonly<DecoderRewrites> = Object.freeze({
+  fusedAttention: false,
+  beamIdx: false,
+  lastPositionLogits: false,
+  topK: false,
+  skipLayerNorm: false,
+});
+
 /** Names the rewrites add to the graph. */
 export const REWRITE_NAMES = {
   beamIdx: "beam_idx",
@@ -399,13 +415,7 @@ export function rewriteDecoder(
     ) => [valueInfoName(f.raw), valueInfoType(f.raw)]),
   );
 
-  const applied: DecoderRewrites = {
-    fusedAttention: false,
-    beamIdx: false,
-    lastPositionLogits: false,
-    topK: false,
-    skipLayerNorm: false,
-  };
+  const applied: DecoderRewrites = { ...NO_REWRITES };
   const before: ((w: ProtoWriter) => void)[] = [];
   const inserted = new Map<Node, Node[]>();
   const insert = (at: Node, node: Node) => {
