@@ -3,7 +3,7 @@
  * step is mostly per-operator dispatch) and `gpt2-124m` (GPT-2 small's shapes: 12 layers, width
  * 768, vocabulary 50257, 124 M parameters, seeded random weights; DRAM-bound, kernels
  * dominate). The second is built on demand by `tools/train-model/gpt2_small.py` (PyTorch, Debian's
- * `python3-torch` and `python3-onnx`) into a cache folder keyed by a hash of the scripts that
+ * `python3-torch`, `python3-onnx`, `python3-numpy` and `python3-regex`) into a cache folder keyed by a hash of the scripts that
  * build it, so a change to them rebuilds and nothing is committed.
  *
  * @example
@@ -101,14 +101,14 @@ export async function benchModelFolder(
   } catch (e) {
     throw new Error(
       `cannot run ${python()} to build ${model} (${(e as Error).message}); install Debian's ` +
-        `python3-torch and python3-onnx, or pass --models embedded`,
+        `python3-torch, python3-onnx, python3-numpy and python3-regex, or pass --models embedded`,
     );
   }
   if (!out.success) {
     const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
     throw new Error(
       `building ${model} failed (${python()} ${script}): ${err}; it needs Debian's ` +
-        `python3-torch and python3-onnx, or pass --models embedded`,
+        `python3-torch, python3-onnx, python3-numpy and python3-regex, or pass --models embedded`,
     );
   }
   return folder;
