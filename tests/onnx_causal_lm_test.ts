@@ -244,6 +244,43 @@ Deno.test("a same-rows reorder of CPU tensors permutes them in place, matching a
   }
 });
 
+Deno.test("each step's outputs go into the buffers of the step before, grown when too small", async () => {
+  const ort = await import("onnxruntime-node");
+  const names = [{ key: "past_key_values.0.key", value: "past_key_values.0.value" }];
+  const shape = { kvHeads: 2, headDim: 4, dataType: "float32" } as const;
+  const present = (n: string) => n.replace("past_key_values", "present");
+  const bufferOf = (t: { data: unknown }) => (t.data as ArrayBufferView).buffer;
+  // A run's stand-in: writes each given output with its step number, as onnxruntime-node does.
+  const step = (cache: KvCache, rows: number, length: number, mark: number) => {
+    const given = cache.outputBuffers(rows, length, present);
+    for (const t of Object.values(given)) (t.data as Float32Array).fill(mark);
+    return { given, next: KvCache.fromOutputs(names, shape, given, present, ort as never, cache) };
+  };
+  let cache = KvCache.empty(names, shape, 2, ort as never);
+  const seen: ArrayBufferLike[][] = [];
+  for (let length = 1; length <= 40; length++) {
+    const own = Object.values(cache.feeds()).map(bufferOf);
+    const { given, next } = step(cache, 2, length, length);
+    const used = Object.values(given).map(bufferOf);
+    // Never the buffers the run reads; the key and the value never share one.
+    assert(used.every((b) => !own.includes(b)), `step ${length} reads what it writes`);
+    assert(used[0] !== used[1]);
+    assertEquals(given["present.0.key"].dims, [2, 2, length, 4]);
+    assertEquals(
+      Array.from(next.feeds()["past_key_values.0.key"].data as Float32Array),
+      new Array(2 * 2 * length * 4).fill(length),
+    );
+    seen.push(used);
+    cache = next;
+  }
+  // Two sets of buffers alternate, replaced only when the length passes 16 and 32: 2 tensors ×
+  // 2 sets × capacities 16, 32 and 64.
+  const distinct = new Set(seen.flat());
+  assertEquals(distinct.size, 2 * 2 * 3);
+  assert(seen.slice(2, 16).every((b, i) => b[0] === seen[i % 2][0]));
+  cache.dispose();
+});
+
 Deno.test("a corrupt ONNX file fails naming the file", opts, async () => {
   const folder = await Deno.makeTempDir();
   try {

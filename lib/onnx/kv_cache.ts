@@ -6,7 +6,10 @@
  * as GPU buffers, and reordering rows for beam search (each new beam continues some parent
  * beam) is a gather done by GPU buffer-to-buffer copies of whole rows, skipped entirely when
  * every row continues itself. Tensors in CPU memory (WASM, onnxruntime-node) are permuted in
- * place when the row count stays, copying only the rows that change.
+ * place when the row count stays, copying only the rows that change. On a runtime that writes
+ * into outputs it is given (onnxruntime-node), each step's `present.*` outputs go into the
+ * buffers of the step before ({@linkcode KvCache.outputBuffers}): a decoding loop allocates
+ * nothing cache-sized per step.
  *
  * @example
  * ```ts
@@ -46,6 +49,7 @@ const BYTES: Record<CacheShape["dataType"], number> = { float32: 4, float16: 2 }
 /** A model's KV cache for some rows; owns its tensors until {@linkcode KvCache.dispose}. */
 export class KvCache {
   #tensors: Map<string, Tensor>;
+  #spare: Map<string, Float32Array | Uint16Array>;
   #disposed = false;
 
   private constructor(
@@ -60,8 +64,10 @@ export class KvCache {
     tensors: Map<string, Tensor>,
     /** The runtime whose tensors these are (a session takes only its own runtime's). */
     readonly ort: OrtModule,
+    spare = new Map<string, Float32Array | Uint16Array>(),
   ) {
     this.#tensors = tensors;
+    this.#spare = spare;
   }
 
   /**
@@ -94,7 +100,9 @@ export class KvCache {
 
   /**
    * The cache a run returned: `present.*` outputs, renamed to the `past_key_values.*` inputs
-   * they feed (`presentName` maps an input name to its output name).
+   * they feed (`presentName` maps an input name to its output name). Given the cache the run
+   * continued (`previous`), disposes it and keeps its buffers for the next step's
+   * {@linkcode KvCache.outputBuffers}.
    * @example
    * ```ts
    * // const next = KvCache.fromOutputs(names, shape, outputs, (n) => n.replace("past_key_values", "present"));
@@ -106,6 +114,7 @@ export class KvCache {
     outputs: Record<string, Tensor>,
     presentName: (input: string) => string,
     ort: OrtModule = webOrt,
+    previous?: KvCache,
   ): KvCache {
     const tensors = new Map<string, Tensor>();
     let rows = -1;
@@ -125,7 +134,62 @@ export class KvCache {
         tensors.set(name, forRuntime(t, ort));
       }
     }
-    return new KvCache(names, shape, rows, pastLength, tensors, ort);
+    const spare = new Map<string, Float32Array | Uint16Array>();
+    if (previous && previous.location === "cpu") {
+      for (const [name, t] of previous.#tensors) {
+        // The whole buffer the tensor views: its capacity, not just its past length.
+        const data = t.data as Float32Array | Uint16Array;
+        const own = [...tensors.values()].some((n) =>
+          (n.data as ArrayBufferView).buffer === data.buffer
+        );
+        if (!own) spare.set(name, new (data.constructor as Float32ArrayConstructor)(data.buffer));
+      }
+    }
+    previous?.dispose();
+    return new KvCache(names, shape, rows, pastLength, tensors, ort, spare);
+  }
+
+  /**
+   * Tensors a run that grows this cache to `length` positions over `rows` rows can write its
+   * `present.*` outputs into, keyed by output name (`presentName` maps an input name to it):
+   * views of the buffers the cache before this one held (see `previous` in
+   * {@linkcode KvCache.fromOutputs}), replaced by one twice the size when too small. Never the
+   * buffers of this cache's own tensors, which the same run reads.
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * const cache = KvCache.empty([{ key: "k", value: "v" }], { kvHeads: 2, headDim: 4, dataType: "float32" });
+   * const out = cache.outputBuffers(1, 3, (n) => `present.${n}`);
+   * assertEquals(out["present.k"].dims, [1, 2, 3, 4]);
+   * ```
+   */
+  outputBuffers(
+    rows: number,
+    length: number,
+    presentName: (input: string) => string,
+  ): Record<string, Tensor> {
+    if (this.#disposed) throw new Error("KvCache used after dispose()");
+    const { kvHeads, headDim, dataType } = this.shape;
+    const size = rows * kvHeads * length * headDim;
+    const out: Record<string, Tensor> = {};
+    for (const { key, value } of this.names) {
+      for (const name of [key, value]) {
+        let buffer = this.#spare.get(name);
+        if (!buffer || buffer.length < size) {
+          // Whole powers of two of positions: a generation of n tokens allocates log2(n) times.
+          const capacity = rows * kvHeads * headDim *
+            2 ** Math.ceil(Math.log2(Math.max(length, 16)));
+          buffer = dataType === "float32" ? new Float32Array(capacity) : new Uint16Array(capacity);
+          this.#spare.set(name, buffer);
+        }
+        const dims = [rows, kvHeads, length, headDim];
+        out[presentName(name)] = forRuntime(
+          new this.ort.Tensor(dataType, buffer.subarray(0, size), dims),
+          this.ort,
+        );
+      }
+    }
+    return out;
   }
 
   /** Where the tensors live: `gpu-buffer` on WebGPU, `cpu` on WASM or while empty. */
@@ -261,6 +325,7 @@ export class KvCache {
     this.#disposed = true;
     for (const t of this.#tensors.values()) t.dispose();
     this.#tensors.clear();
+    this.#spare.clear();
   }
 }
 
