@@ -29,8 +29,16 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { executeNotebook } from "./execute.ts";
- * await executeNotebook("notebooks/question1.ipynb", { cellTimeoutMs: 300_000 });
+ * // In place by default; here into a scratch file, so the committed notebook stays as it is.
+ * const dir = await Deno.makeTempDir();
+ * const nb = await executeNotebook("notebooks/question2.ipynb", {
+ *   outPath: `${dir}/question2.ipynb`,
+ *   cellTimeoutMs: 300_000,
+ * });
+ * assertEquals(nb.cells.filter((c) => c.cell_type === "code" && c.outputs.length > 0).length > 0, true);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
@@ -189,10 +197,17 @@ export class NotebookExecutionError extends Error {
  * the exception.
  * @example
  * ```ts
- * const nb = await executeNotebook("notebooks/question2.ipynb", {
- *   onCell: (p) => console.log(`cell ${p.index + 1}/${p.total}: ${p.firstLine}`),
- * });
- * nb.cells.length;
+ * import { assertRejects, assertStringIncludes } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * const error = await assertRejects(() =>
+ *   executeNotebook("tests/fixtures/notebooks/failing.ipynb", {
+ *     outPath: `${dir}/failing.ipynb`,
+ *     onCell: (p) => console.log(`cell ${p.index + 1}/${p.total}: ${p.firstLine}`),
+ *   }), NotebookExecutionError);
+ * assertStringIncludes(error.message, "limit 3 exceeded");
+ * // Nothing is written when a cell fails.
+ * await assertRejects(() => Deno.stat(`${dir}/failing.ipynb`), Deno.errors.NotFound);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function executeNotebook(

@@ -5,9 +5,17 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { readNotebook, writeNotebook } from "./nbformat.ts";
  * const nb = await readNotebook("notebooks/question1.ipynb");
- * await writeNotebook("notebooks/question1.ipynb", nb);
+ * const dir = await Deno.makeTempDir();
+ * await writeNotebook(`${dir}/question1.ipynb`, nb);
+ * // Jupyter's own layout: a notebook read and written back is the same bytes.
+ * assertEquals(
+ *   await Deno.readTextFile(`${dir}/question1.ipynb`),
+ *   await Deno.readTextFile("notebooks/question1.ipynb"),
+ * );
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
@@ -272,7 +280,9 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
  * @example
  * ```ts
  * const nb = await readNotebook("notebooks/question1.ipynb");
- * await writeNotebook("notebooks/question1.ipynb", nb);
+ * const dir = await Deno.makeTempDir();
+ * await writeNotebook(`${dir}/question1.ipynb`, nb);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeNotebook(path: string, nb: Notebook): Promise<void> {

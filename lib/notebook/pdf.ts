@@ -100,10 +100,10 @@ export async function exportPdf(
  * Returns the number of figures drawn.
  * @example
  * ```ts
- * import { readNotebook, writeNotebook } from "./nbformat.ts";
+ * import { assert } from "@std/assert";
+ * import { readNotebook } from "./nbformat.ts";
  * const nb = await readNotebook("notebooks/question1.ipynb");
- * await addStaticFigures(nb);
- * await writeNotebook("notebooks/question1.ipynb", nb);
+ * assert(await addStaticFigures(nb) > 0);
  * ```
  */
 export async function addStaticFigures(
