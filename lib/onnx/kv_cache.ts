@@ -8,8 +8,8 @@
  * every row continues itself. Tensors in CPU memory (WASM, onnxruntime-node) are permuted in
  * place when the row count stays, copying only the rows that change. On a runtime that writes
  * into outputs it is given (onnxruntime-node), each step's `present.*` outputs go into the
- * buffers of the step before ({@linkcode KvCache.outputBuffers}): a decoding loop allocates
- * nothing cache-sized per step.
+ * buffers of the step before ({@linkcode KvCache.outputBuffers}): the decoding loop itself
+ * allocates nothing cache-sized per step.
  *
  * @example
  * ```ts
@@ -136,13 +136,13 @@ export class KvCache {
     }
     const spare = new Map<string, Float32Array | Uint16Array>();
     if (previous && previous.location === "cpu") {
+      const own = new Set([...tensors.values()].map((t) => (t.data as ArrayBufferView).buffer));
       for (const [name, t] of previous.#tensors) {
         // The whole buffer the tensor views: its capacity, not just its past length.
         const data = t.data as Float32Array | Uint16Array;
-        const own = [...tensors.values()].some((n) =>
-          (n.data as ArrayBufferView).buffer === data.buffer
-        );
-        if (!own) spare.set(name, new (data.constructor as Float32ArrayConstructor)(data.buffer));
+        if (!own.has(data.buffer)) {
+          spare.set(name, new (data.constructor as Float32ArrayConstructor)(data.buffer));
+        }
       }
     }
     previous?.dispose();
