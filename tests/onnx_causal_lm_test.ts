@@ -5,9 +5,10 @@ import {
   assertLessOrEqual,
   assertRejects,
   assertStringIncludes,
+  assertThrows,
 } from "@std/assert";
 import { OnnxCausalLM } from "../lib/onnx/causal_lm.ts";
-import { KvCache } from "../lib/onnx/kv_cache.ts";
+import { cacheSlots, KvCache } from "../lib/onnx/kv_cache.ts";
 import { webGpuAdapter } from "../lib/onnx/backend.ts";
 
 const MODEL = "data/models/brown-gpt2";
@@ -242,6 +243,36 @@ Deno.test("a same-rows reorder of CPU tensors permutes them in place, matching a
       }
     }
   }
+});
+
+Deno.test("cacheSlots places every beam step with the fewest row copies any placement has", () => {
+  const permutations = (n: number): number[][] =>
+    n === 0
+      ? [[]]
+      : permutations(n - 1).flatMap((p) =>
+        Array.from({ length: n }, (_, at) => [...p.slice(0, at), n - 1, ...p.slice(at)])
+      );
+  for (const rows of [1, 2, 3, 4, 5]) {
+    for (let n = 0; n < rows ** rows; n++) {
+      const sources = Array.from({ length: rows }, (_, i) => Math.floor(n / rows ** i) % rows);
+      const { slots, parents } = cacheSlots(sources);
+      assertEquals([...slots].sort(), [...Array(rows).keys()], `${sources}: slots permute rows`);
+      // Reordering by `parents` puts next row i's source into cache row slots[i].
+      sources.forEach((s, i) => assertEquals(parents[slots[i]], s, `${sources} row ${i}`));
+      // Brute force over every placement: none copies fewer rows.
+      const copies = (ps: number[]) => ps.filter((p, r) => p !== r).length;
+      const fewest = Math.min(
+        ...permutations(rows).map((place) => {
+          const ps = new Array<number>(rows);
+          sources.forEach((s, i) => ps[place[i]] = s);
+          return copies(ps);
+        }),
+      );
+      assertEquals(copies(parents), fewest, `${sources}`);
+    }
+  }
+  const error = assertThrows(() => cacheSlots([0, 2]), RangeError);
+  assertStringIncludes(error.message, "source row 2 is outside the rows 0..1");
 });
 
 Deno.test("each step's outputs go into the buffers of the step before, grown when too small", async () => {

@@ -104,8 +104,9 @@ const CASES: [string, GenerateOptions][] = [
 
 for (const [name, options] of CASES) {
   Deno.test(
-    `wasm ${name}: KV-cached generation on the rewritten graph equals re-running the whole ` +
-      `prefix on the graph as published`,
+    `wasm ${name}: KV-cached generation on the rewritten graph, cache gathered in the graph or ` +
+      `placed and reordered in JavaScript, equals re-running the whole prefix on the graph as ` +
+      `published`,
     opts,
     () =>
       withModel("wasm", async (model) => {
@@ -117,17 +118,22 @@ for (const [name, options] of CASES) {
           skipLayerNorm: true,
         });
         const ids = model.tokenizer.encode(PROMPT);
-        const cached = await generate(model, ids, options);
         const published = await OnnxCausalLM.load(MODEL, { backend: "wasm", rewrite: false });
         const reference = await generate(new NoCacheModel(published), ids, options)
           .finally(() => published.dispose());
-        assertEquals(
-          cached.sequences.map((s) => s.tokens),
-          reference.sequences.map((s) => s.tokens),
-        );
-        cached.sequences.forEach((s, i) =>
-          assertAlmostEquals(s.logProb, reference.sequences[i].logProb, 1e-3)
-        );
+        const inJs = await OnnxCausalLM.load(MODEL, { backend: "wasm" });
+        assertEquals(inJs.rewrites.beamIdx, false);
+        for (const lm of [model, inJs]) {
+          const cached = await generate(lm, ids, options);
+          assertEquals(
+            cached.sequences.map((s) => s.tokens),
+            reference.sequences.map((s) => s.tokens),
+          );
+          cached.sequences.forEach((s, i) =>
+            assertAlmostEquals(s.logProb, reference.sequences[i].logProb, 1e-3)
+          );
+        }
+        await inJs.dispose();
       }, { rewrite: { beamIdx: true } }),
   );
 }

@@ -46,7 +46,7 @@ import { embeddingTables, type InitializerShape, initializerShapes } from "./gra
 import type { HubOptions } from "./hub.ts";
 import type { DtypeRequest, ModelFiles } from "./model_files.ts";
 import { resolveModel } from "./model_source.ts";
-import { type CacheNames, type CacheShape, KvCache } from "./kv_cache.ts";
+import { type CacheNames, type CacheShape, cacheSlots, KvCache } from "./kv_cache.ts";
 import {
   type DecoderRewrites,
   NO_REWRITES,
@@ -442,8 +442,17 @@ export class OnnxDecodeState implements DecodeState {
   }
 
   /**
-   * The KV cache (its rows may be fewer than the state's before the first step); throws once the
-   * state has been stepped or disposed.
+   * The cache row holding each row's past (the prefill's row 0 for all, at first; after a beam
+   * step not necessarily the rows' own order, see `step`).
+   */
+  get cacheRows(): readonly number[] {
+    return this.rowOf;
+  }
+
+  /**
+   * The KV cache (its rows may be fewer than the state's before the first step, and in the
+   * order {@linkcode OnnxDecodeState.cacheRows} gives); throws once the state has been stepped
+   * or disposed.
    */
   get cache(): KvCache {
     if (!this.#cache) throw new Error("this decode state was already stepped or disposed");
@@ -453,7 +462,9 @@ export class OnnxDecodeState implements DecodeState {
   /**
    * Row `i` of the next state continues row `parents[i]` with `tokens[i]`: the cache is
    * reordered by `parents` (inside the graph through `beam_idx` when it has the input, else by
-   * `KvCache.reorder`, on the GPU when it lives there) and all rows run as one batch.
+   * `KvCache.reorder`, on the GPU when it lives there) and all rows run as one batch. Without
+   * `beam_idx` the rows are placed by `cacheSlots`: a parent's first continuation stays in its
+   * cache row, so only the rows of parents continued more than once are copied.
    * `request.topK` asks for each row's k best tokens instead of its full row.
    * @example
    * ```ts
@@ -487,21 +498,32 @@ export class OnnxDecodeState implements DecodeState {
     }
     const cacheRows = parents.map((p) => this.rowOf[p]);
     const inGraph = this.model.rewrites.beamIdx;
-    const cache = inGraph ? this.cache : await this.cache.reorder(cacheRows);
+    // Same rows: each next row lives where cacheSlots puts it (mostly where its parent is), so
+    // the reorder copies only the rows of parents continued more than once; the batch runs in
+    // that order and its outputs map back to the beams' order.
+    const slots = !inGraph && parents.length === this.cache.rows
+      ? cacheSlots(cacheRows)
+      : undefined;
+    const cache = inGraph
+      ? this.cache
+      : await this.cache.reorder(slots ? slots.parents : cacheRows);
     this.#cache = undefined;
+    const batch = slots ? slots.parents.map(() => [0]) : tokens.map((t) => [t]);
+    slots?.slots.forEach((slot, i) => batch[slot][0] = tokens[i]);
     const out = await this.model.forward(
-      tokens.map((t) => [t]),
+      batch,
       cache,
       "decode",
       request,
       inGraph ? cacheRows : undefined,
     );
+    const rowOf = slots ? slots.slots : parents.map((_, i) => i);
     return new OnnxDecodeState(
       this.model,
-      out.logits,
-      out.top,
+      out.logits && rowOf.map((r) => out.logits![r]),
+      out.top && rowOf.map((r) => out.top![r]),
       out.cache,
-      parents.map((_, i) => i),
+      rowOf,
     );
   }
 

@@ -6,7 +6,9 @@
  * as GPU buffers, and reordering rows for beam search (each new beam continues some parent
  * beam) is a gather done by GPU buffer-to-buffer copies of whole rows, skipped entirely when
  * every row continues itself. Tensors in CPU memory (WASM, onnxruntime-node) are permuted in
- * place when the row count stays, copying only the rows that change. On a runtime that writes
+ * place when the row count stays, copying only the rows that change; {@linkcode cacheSlots}
+ * places a beam step's rows so that only the extra continuations of a parent change (a parent
+ * row's first continuation stays where it is). On a runtime that writes
  * into outputs it is given (onnxruntime-node), each step's `present.*` outputs go into the
  * buffers of the step before ({@linkcode KvCache.outputBuffers}): the decoding loop itself
  * allocates nothing cache-sized per step.
@@ -348,6 +350,46 @@ async function downloadBuffer(
   staging.unmap();
   staging.destroy();
   return data;
+}
+
+/**
+ * Where each next row of a same-rows beam step lives in the cache so that as few cache rows as
+ * possible are copied: the first row continuing a source row keeps that row where it is; the
+ * further rows continuing it take the rows that no next row continues. `sources[i]` is the
+ * cache row next row `i` continues; returns `slots` (cache row of next row `i`) and `parents`
+ * (for {@linkcode KvCache.reorder}: cache row `s` becomes row `parents[s]`). Only rows beyond a
+ * source's first continuation are copied: `rows − distinct sources`, where reordering into
+ * `sources`' own order copies every row with `sources[i] ≠ i`.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { cacheSlots } from "./kv_cache.ts";
+ * // beams sorted by score: two continue row 0, one row 1, one row 2; row 3 is dropped
+ * const { slots, parents } = cacheSlots([0, 0, 1, 2]);
+ * assertEquals(slots, [0, 3, 1, 2]);
+ * assertEquals(parents, [0, 1, 2, 0]); // one row copied (0 into 3) instead of three
+ * ```
+ */
+export function cacheSlots(sources: readonly number[]): { slots: number[]; parents: number[] } {
+  const rows = sources.length;
+  const slots = new Array<number>(rows).fill(-1);
+  const kept = new Array<boolean>(rows).fill(false);
+  sources.forEach((s, i) => {
+    if (!Number.isInteger(s) || s < 0 || s >= rows) {
+      throw new RangeError(`source row ${s} is outside the rows 0..${rows - 1}`);
+    }
+    if (!kept[s]) {
+      kept[s] = true;
+      slots[i] = s;
+    }
+  });
+  const free = kept.flatMap((k, r) => k ? [] : [r]);
+  const parents = new Array<number>(rows);
+  sources.forEach((s, i) => {
+    if (slots[i] < 0) slots[i] = free.shift()!;
+    parents[slots[i]] = s;
+  });
+  return { slots, parents };
 }
 
 /** Rows a permutation reads after overwriting them: sources of a changed row that change too. */
