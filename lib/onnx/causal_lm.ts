@@ -421,7 +421,7 @@ export class OnnxDecodeState implements DecodeState {
     /** Each row's most likely tokens, best first, when the step asked for them. */
     readonly top: readonly TopTokens[] | undefined,
     cache: KvCache,
-    /** The cache row each row of this state continues (the prefill's row 0 for all, at first). */
+    /** The cache row holding each row's past (with `beam_idx`, row 0 for all after the prefill). */
     private readonly rowOf: readonly number[],
   ) {
     this.#cache = cache;
@@ -508,8 +508,8 @@ export class OnnxDecodeState implements DecodeState {
       ? this.cache
       : await this.cache.reorder(slots ? slots.parents : cacheRows);
     this.#cache = undefined;
-    const batch = slots ? slots.parents.map(() => [0]) : tokens.map((t) => [t]);
-    slots?.slots.forEach((slot, i) => batch[slot][0] = tokens[i]);
+    const batch = tokens.map((t) => [t]);
+    slots?.slots.forEach((slot, i) => batch[slot] = [tokens[i]]);
     const out = await this.model.forward(
       batch,
       cache,
