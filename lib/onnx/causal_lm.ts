@@ -256,8 +256,8 @@ export class OnnxCausalLM implements LanguageModel {
     const inGraph = this.rewrites.beamIdx;
     const fromPrefill = new Array<number>(rows).fill(0);
     const cache = inGraph ? first.cache : await first.cache.reorder(fromPrefill);
-    const rowOf = inGraph ? fromPrefill : fromPrefill.map((_, i) => i);
-    return new OnnxDecodeState(this, fan(first.logits), fan(first.top), cache, rowOf);
+    const cacheRows = inGraph ? fromPrefill : fromPrefill.map((_, i) => i);
+    return new OnnxDecodeState(this, fan(first.logits), fan(first.top), cache, cacheRows);
   }
 
   /**
@@ -421,8 +421,11 @@ export class OnnxDecodeState implements DecodeState {
     /** Each row's most likely tokens, best first, when the step asked for them. */
     readonly top: readonly TopTokens[] | undefined,
     cache: KvCache,
-    /** The cache row holding each row's past (with `beam_idx`, row 0 for all after the prefill). */
-    private readonly rowOf: readonly number[],
+    /**
+     * The cache row holding each row's past (with `beam_idx`, row 0 for all after the prefill;
+     * after a beam step not necessarily the rows' own order, see `step`).
+     */
+    readonly cacheRows: readonly number[],
   ) {
     this.#cache = cache;
   }
@@ -438,15 +441,7 @@ export class OnnxDecodeState implements DecodeState {
 
   /** Number of rows. */
   get rows(): number {
-    return this.rowOf.length;
-  }
-
-  /**
-   * The cache row holding each row's past (the prefill's row 0 for all, at first; after a beam
-   * step not necessarily the rows' own order, see `step`).
-   */
-  get cacheRows(): readonly number[] {
-    return this.rowOf;
+    return this.cacheRows.length;
   }
 
   /**
@@ -496,17 +491,13 @@ export class OnnxDecodeState implements DecodeState {
         throw new RangeError(`token ${t} is outside the vocabulary 0..${this.model.vocabSize - 1}`);
       }
     }
-    const cacheRows = parents.map((p) => this.rowOf[p]);
+    const sources = parents.map((p) => this.cacheRows[p]);
     const inGraph = this.model.rewrites.beamIdx;
     // Same rows: each next row lives where cacheSlots puts it (mostly where its parent is), so
     // the reorder copies only the rows of parents continued more than once; the batch runs in
     // that order and its outputs map back to the beams' order.
-    const slots = !inGraph && parents.length === this.cache.rows
-      ? cacheSlots(cacheRows)
-      : undefined;
-    const cache = inGraph
-      ? this.cache
-      : await this.cache.reorder(slots ? slots.parents : cacheRows);
+    const slots = !inGraph && parents.length === this.cache.rows ? cacheSlots(sources) : undefined;
+    const cache = inGraph ? this.cache : await this.cache.reorder(slots ? slots.parents : sources);
     this.#cache = undefined;
     const batch = tokens.map((t) => [t]);
     slots?.slots.forEach((slot, i) => batch[slot] = [tokens[i]]);
@@ -515,15 +506,15 @@ export class OnnxDecodeState implements DecodeState {
       cache,
       "decode",
       request,
-      inGraph ? cacheRows : undefined,
+      inGraph ? sources : undefined,
     );
-    const rowOf = slots ? slots.slots : parents.map((_, i) => i);
+    const cacheRows = slots ? slots.slots : parents.map((_, i) => i);
     return new OnnxDecodeState(
       this.model,
-      out.logits && rowOf.map((r) => out.logits![r]),
-      out.top && rowOf.map((r) => out.top![r]),
+      out.logits && cacheRows.map((r) => out.logits![r]),
+      out.top && cacheRows.map((r) => out.top![r]),
       out.cache,
-      rowOf,
+      cacheRows,
     );
   }
 
