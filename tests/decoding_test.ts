@@ -15,7 +15,7 @@ import {
   assertRejects,
   assertThrows,
 } from "@std/assert";
-import type { DecodeState, LanguageModel } from "../lib/decoding/language_model.ts";
+import type { DecodeState, LanguageModel, StepRequest } from "../lib/decoding/language_model.ts";
 import {
   beamSample,
   beamSearch,
@@ -406,6 +406,40 @@ Deno.test("greedy search picks the argmax and equals beam search of width 1", as
     }
     assertEquals(g.sequences[0].tokens, tokens);
   }
+});
+
+Deno.test("greedy search without sequence scores asks for the argmax only and reports NaN scores", async () => {
+  const rowOf = (prefix: readonly number[]) => randomRow(5, prefix, 9);
+  const requests: (StepRequest | undefined)[] = [];
+  const inner = prefixModel(9, rowOf);
+  // Records what each call asks for; answers with full rows as a model without a head would.
+  const wrap = (state: DecodeState): DecodeState => ({
+    logProbs: state.logProbs,
+    step: async (parents, tokens, request) => {
+      requests.push(request);
+      return wrap(await state.step(parents, tokens, request));
+    },
+    dispose: () => state.dispose(),
+  });
+  const model: LanguageModel = {
+    ...inner,
+    start: async (prompt, rows, request) => {
+      requests.push(request);
+      return wrap(await inner.start(prompt, rows, request));
+    },
+  };
+  const scored = await greedySearch(prefixModel(9, rowOf), [1], { maxNewTokens: 5 });
+  const bare = await greedySearch(model, [1], { maxNewTokens: 5, sequenceScores: false });
+  assertEquals(bare.sequences[0].tokens, scored.sequences[0].tokens);
+  assert(Number.isFinite(scored.sequences[0].logProb));
+  const { score, sumScores, logProb } = bare.sequences[0];
+  assert([score, sumScores, logProb].every(Number.isNaN));
+  assertEquals(requests, Array(5).fill({ topK: 1, logProbs: false }));
+  await assertRejects(
+    () => beamSearch(model, [1], { maxNewTokens: 2, numBeams: 2, sequenceScores: false }),
+    RangeError,
+    "sequenceScores: false is for greedy search; beam_search ranks by the scores",
+  );
 });
 
 Deno.test("beam search equals a plain reference beam search on random models (no EOS)", async () => {

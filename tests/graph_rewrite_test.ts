@@ -1,12 +1,14 @@
 import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import * as ort from "onnxruntime-web";
+import * as ortNode from "onnxruntime-node";
 import { type LoadOptions, OnnxCausalLM } from "../lib/onnx/causal_lm.ts";
 import {
   type DecoderRewrites,
   describeRewrites,
   rewriteDecoder,
 } from "../lib/onnx/graph_rewrite.ts";
-import { ProtoReader } from "../lib/onnx/protobuf.ts";
+import { ProtoReader, ProtoWriter } from "../lib/onnx/protobuf.ts";
+import { Pcg32 } from "../lib/decoding/rng.ts";
 import { generate } from "../lib/decoding/generate.ts";
 import type { DtypeRequest } from "../lib/onnx/model_files.ts";
 
@@ -17,6 +19,7 @@ const ALL: DecoderRewrites = {
   lastPositionLogits: true,
   topK: true,
   skipLayerNorm: true,
+  screenedArgmax: true,
 };
 const NONE: DecoderRewrites = {
   fusedAttention: false,
@@ -24,8 +27,10 @@ const NONE: DecoderRewrites = {
   lastPositionLogits: false,
   topK: false,
   skipLayerNorm: false,
+  screenedArgmax: false,
 };
-const NO_LAST: DecoderRewrites = { ...ALL, lastPositionLogits: false };
+/** Without the last-position slice the screen is not applied: it needs one position per row. */
+const NO_LAST: DecoderRewrites = { ...ALL, lastPositionLogits: false, screenedArgmax: false };
 /**
  * Attention not in the exported GPT-2 form (llama: rotary embeddings), or not float32; norms
  * not float32 either (or RMS norms).
@@ -52,7 +57,7 @@ const GRAPHS: {
   {
     folder: "data/models/brown-gpt2",
     dtype: "fp32",
-    applied: { ...ALL, beamIdx: false },
+    applied: { ...ALL, beamIdx: false, screenedArgmax: false },
     backend: "cpu",
     defaults: true,
   },
@@ -112,6 +117,13 @@ for (const { folder, dtype, applied, backend = "wasm", defaults } of GRAPHS) {
         const k = numBeams === 1 ? 1 : Math.max(2, 1 + rewritten.eosTokenIds.length) * numBeams;
         assert(decode.every((r) => r.logitsBytes === r.rows * k * (4 + 8)));
       }
+      // Tokens only: the screened head's argmax, one id per row and no log-probability.
+      const bare = await generate(rewritten, ids, { maxNewTokens: 20, sequenceScores: false });
+      const want = await generate(published, ids, { maxNewTokens: 20 });
+      assertEquals(bare.sequences[0].tokens, want.sequences[0].tokens, "without scores");
+      const bytes = applied.screenedArgmax ? 8 : applied.topK ? 12 : undefined;
+      const steps = rewritten.runs.filter((r) => r.phase === "decode");
+      if (bytes) assert(steps.every((r) => r.logitsBytes === r.rows * bytes));
     }, folder);
   });
 }
@@ -156,8 +168,9 @@ Deno.test("beam_idx gathers the cache in the graph as KvCache.reorder does outsi
 Deno.test("each backend's default rewrites", async () => {
   for (
     const [backend, applied] of [
-      ["cpu", { ...ALL, beamIdx: false }],
-      ["wasm", { ...ALL, beamIdx: false }],
+      // The embedded model's head (3 MB) is too small for the screen to pay by default.
+      ["cpu", { ...ALL, beamIdx: false, screenedArgmax: false }],
+      ["wasm", { ...ALL, beamIdx: false, screenedArgmax: false }],
     ] as const
   ) {
     const model = await OnnxCausalLM.load("data/models/brown-gpt2", { backend });
@@ -387,4 +400,108 @@ Deno.test("fused attention leaves multi-query attention alone and fuses the same
   const want = await logits(mha), got = await logits(fusedMha.bytes);
   assertEquals(got.length, want.length);
   got.forEach((x, i) => assertAlmostEquals(x, want[i], 1e-4, `logit ${i}`));
+});
+
+/**
+ * A tied LM head alone, `logits = table[input_ids] · tableᵀ`, encoded here: the screen's
+ * graph sees exactly the hidden rows the test chose.
+ */
+function tiedHeadGraph(table: Float32Array, vocab: number, hidden: number): Uint8Array {
+  const FLOAT = 1, INT64 = 7;
+  const weight = new Float32Array(hidden * vocab);
+  for (let v = 0; v < vocab; v++) {
+    for (let d = 0; d < hidden; d++) weight[d * vocab + v] = table[v * hidden + d];
+  }
+  const tensor = (name: string, dims: number[], data: Float32Array) => (t: ProtoWriter) => {
+    for (const d of dims) t.int(1, d);
+    t.int(2, FLOAT).string(8, name).bytes(9, new Uint8Array(data.buffer));
+  };
+  const value = (name: string, type: number, dims: (string | number)[]) => (v: ProtoWriter) =>
+    v.string(1, name).message(2, (t) =>
+      t.message(1, (x) =>
+        x.int(1, type).message(2, (s) => {
+          for (const d of dims) {
+            s.message(1, (m) => typeof d === "number" ? m.int(1, d) : m.string(2, d));
+          }
+        })));
+  const node = (op: string, inputs: string[], output: string) => (n: ProtoWriter) => {
+    for (const i of inputs) n.string(1, i);
+    n.string(2, output).string(3, output).string(4, op);
+  };
+  const graph = new ProtoWriter()
+    .message(1, node("Gather", ["table", "input_ids"], "hidden"))
+    .message(1, node("MatMul", ["hidden", "weight"], "logits"))
+    .string(2, "tied_head")
+    .message(5, tensor("table", [vocab, hidden], table))
+    .message(5, tensor("weight", [hidden, vocab], weight))
+    .message(11, value("input_ids", INT64, ["rows", "positions"]))
+    .message(12, value("logits", FLOAT, ["rows", "positions", vocab]));
+  return new ProtoWriter().int(1, 8).message(8, (o) => o.string(1, "").int(2, 17))
+    .bytes(7, graph.finish()).finish();
+}
+
+Deno.test("int8-screened argmax: exact on near-ties the int8 product cannot tell apart", async () => {
+  const vocab = 64, hidden = 16, queries = 12;
+  const rng = new Pcg32(7);
+  const table = Float32Array.from({ length: vocab * hidden }, () => 2 * rng.uniform() - 1);
+  const row = (v: number) => table.subarray(v * hidden, (v + 1) * hidden);
+  // Query q's best two tokens b and c differ in logit by ±1e-3, far below the int8 product's
+  // error (about 1e-2 here) and far above float32 rounding.
+  for (let q = 0; q < queries; q++) {
+    const x = row(q), b = row(queries + 2 * q), c = row(queries + 2 * q + 1);
+    const norm2 = x.reduce((s, a) => s + a * a, 0);
+    const delta = (rng.uniform() < 0.5 ? -1 : 1) * 1e-3;
+    for (let d = 0; d < hidden; d++) {
+      b[d] = 2 * x[d] + 0.05 * (2 * rng.uniform() - 1);
+      c[d] = b[d] + delta * x[d] / norm2;
+    }
+  }
+  // Independent: float64 dot products of the float32 rows, first index on ties.
+  const want = Array.from({ length: queries }, (_, q) => {
+    let best = 0, bestLogit = -Infinity;
+    for (let v = 0; v < vocab; v++) {
+      const logit = row(q).reduce((s, a, d) => s + a * row(v)[d], 0);
+      if (logit > bestLogit) [best, bestLogit] = [v, logit];
+    }
+    return best;
+  });
+  assert(want.every((t, q) => t === queries + 2 * q || t === queries + 2 * q + 1));
+  const rewritten = rewriteDecoder(tiedHeadGraph(table, vocab, hidden), {
+    ...NONE,
+    lastPositionLogits: true,
+    topK: true,
+    screenedArgmax: true,
+  });
+  assertEquals(rewritten.applied, {
+    ...NONE,
+    lastPositionLogits: true,
+    topK: true,
+    screenedArgmax: true,
+  });
+  const session = await ortNode.InferenceSession.create(rewritten.bytes);
+  try {
+    for (const screen of [true, false]) {
+      const out = await session.run({
+        input_ids: new ortNode.Tensor(
+          "int64",
+          BigInt64Array.from({ length: queries }, (_, q) => BigInt(q)),
+          [queries, 1],
+        ),
+        top_k: new ortNode.Tensor("int64", BigInt64Array.of(1n), [1]),
+        screen_argmax: new ortNode.Tensor("bool", Uint8Array.of(screen ? 1 : 0), [1]),
+      });
+      assertEquals(
+        Array.from(out.top_tokens.data as BigInt64Array, Number),
+        want,
+        `screen ${screen}`,
+      );
+      const candidates = Number((out.screened_candidates.data as BigInt64Array)[0]);
+      // Each row rescored both of its near-tied tokens; without the screen no count.
+      if (screen) {
+        assert(candidates >= 2 * queries && candidates < queries * vocab / 4, `${candidates}`);
+      } else assertEquals(candidates, -1);
+    }
+  } finally {
+    await session.release();
+  }
 });

@@ -102,6 +102,13 @@ export interface GenerateOptions {
   earlyStopping?: EarlyStopping;
   /** Seed of the random generator used by sampling. @default {0} */
   seed?: number;
+  /**
+   * Greedy search: `false` skips the chosen tokens' log-probabilities, so the model may find
+   * each argmax without every logit (an ONNX model on onnxruntime-node screens a large LM head
+   * in int8, exactly); the sequences' `score`, `sumScores` and `logProb` are then NaN.
+   * @default {true}
+   */
+  sequenceScores?: boolean;
   /** End-of-sequence ids (default: the model's). */
   eosTokenIds?: readonly number[];
   /** Record a {@linkcode Trace}; `true` or how many candidates to keep per row. */
@@ -260,6 +267,7 @@ interface Resolved {
   eosTokenIds: readonly number[];
   rng: Pcg32;
   traceRow: number;
+  sequenceScores: boolean;
   onStep?: (event: StepEvent) => void | Promise<void>;
 }
 
@@ -329,6 +337,13 @@ function resolve(
   });
   if (!doSample) logitsProcessors({ ...options, doSample: true, eosTokenIds });
   const seed = options.seed ?? 0;
+  const sequenceScores = options.sequenceScores ?? true;
+  if (sequenceScores !== true && sequenceScores !== false) {
+    throw new RangeError(`sequenceScores must be true or false, got ${sequenceScores}`);
+  }
+  if (!sequenceScores && mode !== "greedy") {
+    throw new RangeError(`sequenceScores: false is for greedy search; ${mode} ranks by the scores`);
+  }
   const traceRow = options.trace === undefined || options.trace === false ? 0 : int(
     "trace.candidatesPerRow",
     options.trace === true ? 10 : options.trace.candidatesPerRow ?? 10,
@@ -347,6 +362,7 @@ function resolve(
     eosTokenIds,
     rng: new Pcg32(seed),
     traceRow,
+    sequenceScores,
     onStep: options.onStep,
   };
 }
@@ -356,16 +372,23 @@ function resolve(
  * only each row's `k` best tokens, which a model may compute without handing over full rows.
  */
 function stepRequest(o: Resolved, k: number): StepRequest {
-  return o.processors.length === 0 && !o.doSample && o.traceRow === 0 ? { topK: k } : {};
+  if (o.processors.length > 0 || o.doSample || o.traceRow > 0) return {};
+  return o.sequenceScores ? { topK: k } : { topK: k, logProbs: false };
 }
 
-function checkRows(state: DecodeState, rows: number, vocabSize: number): void {
+function checkRows(
+  state: DecodeState,
+  rows: number,
+  vocabSize: number,
+  request: StepRequest,
+): void {
   if (state.top) {
     if (state.top.length !== rows) {
       throw new Error(`model returned ${state.top.length} rows of top tokens, expected ${rows}`);
     }
+    const scored = request.logProbs !== false;
     for (const [r, top] of state.top.entries()) {
-      if (top.tokens.length === 0 || !(top.logProbs[0] > -Infinity)) {
+      if (top.tokens.length === 0 || (scored && !(top.logProbs[0] > -Infinity))) {
         throw new Error(`model row ${r} has no finite log-probability`);
       }
     }
@@ -554,7 +577,7 @@ async function decodeRows(
   try {
     for (let step = 1; step <= o.maxNewTokens; step++) {
       stepsRun = step;
-      checkRows(state, step === 1 ? 1 : live.length, vocab);
+      checkRows(state, step === 1 ? 1 : live.length, vocab, request);
       trace.beginStep(step, live.map((i) => rows[i]));
       const newTokens: (number | null)[] = rows.map(() => null);
       for (const [j, i] of live.entries()) {
@@ -614,12 +637,14 @@ async function decodeRows(
   } finally {
     await state.dispose();
   }
+  // Unasked-for scores are NaN whichever path ran, not sometimes numbers.
+  const unscored = (x: number) => o.sequenceScores ? x : NaN;
   const sequences: Hypothesis[] = rows.map((r) => ({
     tokens: r.tokens,
-    sumScores: r.score,
-    logProb: r.logProb,
+    sumScores: unscored(r.score),
+    logProb: unscored(r.logProb),
     finishReason: r.finishReason ?? "length",
-    score: r.logProb,
+    score: unscored(r.logProb),
   }));
   const traced = trace.finish(sequences);
   return { mode: o.mode, sequences, steps: stepsRun, ...(traced ? { trace: traced } : {}) };
@@ -821,7 +846,7 @@ async function decodeBeams(
   try {
     for (let step = 1; step <= o.maxNewTokens; step++) {
       stepsRun = step;
-      checkRows(state, beams.length, vocab);
+      checkRows(state, beams.length, vocab, request);
       trace.beginStep(step, beams);
       const { next, parents, done } = state.top
         ? topBeamStep(o, state.top, beams, vocab, candidatesPerStep, hyps, step)

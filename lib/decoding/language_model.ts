@@ -51,6 +51,12 @@ export interface StepRequest {
    * and `logits` unavailable (they throw).
    */
   topK?: number;
+  /**
+   * With `topK` 1: `false` when the top token's log-probability is not needed either, so the
+   * model may find its argmax without every logit (`top[r].logProbs` is then NaN).
+   * @default {true}
+   */
+  logProbs?: boolean;
 }
 
 /** A row's most likely tokens, best first (ties: lower id first). */

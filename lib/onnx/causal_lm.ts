@@ -326,6 +326,15 @@ export class OnnxCausalLM implements LanguageModel {
     if (this.rewrites.topK) {
       feeds[REWRITE_NAMES.topK] = int64([Math.min(topK ?? 1, this.vocabSize)], [1]);
     }
+    // Only the argmax wanted: the screen finds it without the float32 head's every logit.
+    const screened = topK === 1 && request.logProbs === false;
+    if (this.rewrites.screenedArgmax) {
+      feeds[REWRITE_NAMES.screen] = new this.ort.Tensor(
+        "bool",
+        new Uint8Array([screened ? 1 : 0]),
+        [1],
+      );
+    }
     if (inputs.includes("use_cache_branch")) {
       feeds.use_cache_branch = new this.ort.Tensor(
         "bool",
@@ -335,6 +344,8 @@ export class OnnxCausalLM implements LanguageModel {
     }
     const heads = topK === undefined
       ? ["logits"]
+      : screened && this.rewrites.screenedArgmax
+      ? [REWRITE_NAMES.topTokens]
       : [REWRITE_NAMES.topLogProbs, REWRITE_NAMES.topTokens];
     // onnxruntime-node writes the grown cache into the buffers of the step before; other
     // runtimes allocate their outputs (WASM copies them out of its heap, WebGPU keeps them).
@@ -366,12 +377,14 @@ export class OnnxCausalLM implements LanguageModel {
       logits = Array.from({ length: rows }, (_, r) => lastRow(all, r).slice(0, this.vocabSize));
       bytesRead = all.byteLength;
     } else {
-      const values = read[0] as Float32Array, ids = read[1] as BigInt64Array;
+      // A screened head's logits are exact for its candidates only: no log-probabilities.
+      const values = heads.length === 2 ? read[0] as Float32Array : undefined;
+      const ids = read[heads.length - 1] as BigInt64Array;
       top = Array.from({ length: rows }, (_, r) => ({
-        logProbs: lastRow(values, r).slice(),
+        logProbs: values ? lastRow(values, r).slice() : new Float32Array(1).fill(NaN),
         tokens: Int32Array.from(lastRow(ids, r), Number),
       }));
-      bytesRead = values.byteLength + ids.byteLength;
+      bytesRead = (values?.byteLength ?? 0) + ids.byteLength;
     }
     for (const h of heads) outputs[h].dispose();
     // onnxruntime-node wrote the given buffers and returns copies of them: keep the buffers.
@@ -562,6 +575,9 @@ function halfToFloat(h: number): number {
   return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
 
+/** The smallest float32 LM head screened by default: beyond the L3 caches of common CPUs. */
+const SCREEN_MIN_HEAD_BYTES = 64 * 2 ** 20;
+
 async function createSession(
   folder: string,
   files: ModelFiles,
@@ -615,12 +631,16 @@ async function createSession(
   // JavaScript memory that KvCache permutes in place, copying only the rows that change, while
   // the in-graph gather's If node and Identity copies cost every step (interleaved on
   // onnxruntime-node, one thread: median step 4% longer greedy, 13% longer at width 4).
+  // The int8-screened argmax pays where the head streams from DRAM on the native runtime (its
+  // int8 product is fast there; onnxruntime-web's WASM one took longer than the float32 head).
   const wanted: DecoderRewrites = {
     fusedAttention: true,
     beamIdx: false,
     lastPositionLogits: true,
     topK: backend !== "webgpu",
     skipLayerNorm: true,
+    screenedArgmax: backend === "cpu" &&
+      geometry.vocabSize * geometry.hiddenSize * 4 >= SCREEN_MIN_HEAD_BYTES,
     ...(typeof rewrite === "object" ? rewrite : {}),
   };
   const rewritten = rewrite !== false && !native ? rewriteDecoder(bytes, wanted) : undefined;

@@ -37,6 +37,16 @@
  *   (`input_skip_bias_sum`): three to five nodes fewer per norm. Only where one side of the sum
  *   is a `MatMul` (plus a bias vector the norm's size), so both sides have the stream's shape;
  *   an embedding sum, which may broadcast, keeps its own norm (onnxruntime fuses that one).
+ * - **`screenedArgmax`**: a `screen_argmax` input (bool `[1]`) chooses, in one `If`, between the
+ *   LM head as published and an int8 screen of it (`int8_screen.ts`): `MatMulInteger` of the
+ *   dynamically quantized row with the head quantized per column bounds every logit, the tokens
+ *   whose upper bound reaches the row's best lower bound get their float32 logit from the tied
+ *   embedding's rows, and every other logit is −∞. So `top_tokens` with `top_k` 1 is the
+ *   published head's argmax (up to float32 rounding ties, as every rewrite), reading a quarter
+ *   of the head's bytes; `logits` and `top_logprobs` are then not the distribution's.
+ *   `screened_candidates` counts the rescored tokens (−1 when the full head ran). Only with
+ *   `lastPositionLogits` (one position per row) and where the head's float32 weight is the
+ *   transpose of an embedding table a `Gather` reads (tied embeddings), bit for bit.
  *
  * Everything else in the file is copied through unchanged, weights included (the fused layers'
  * dead nodes and unused initializers aside).
@@ -53,10 +63,12 @@
  *   lastPositionLogits: true,
  *   topK: true,
  *   skipLayerNorm: true,
+ *   screenedArgmax: true,
  * });
  * ```
  * @module
  */
+import { screenHead } from "./int8_screen.ts";
 import { ProtoReader, ProtoWriter } from "./protobuf.ts";
 
 /** The rewrites {@linkcode rewriteDecoder} knows. */
@@ -71,6 +83,8 @@ export interface DecoderRewrites {
   topK: boolean;
   /** Each residual sum and the layer norm over it as one `com.microsoft.SkipLayerNormalization`. */
   skipLayerNorm: boolean;
+  /** A `screen_argmax` input: the LM head's argmax through an int8 screen, exact. */
+  screenedArgmax: boolean;
 }
 
 /** The rewritten graph and which rewrites applied. */
@@ -95,6 +109,7 @@ export const NO_REWRITES: Readonly<DecoderRewrites> = Object.freeze({
   lastPositionLogits: false,
   topK: false,
   skipLayerNorm: false,
+  screenedArgmax: false,
 });
 
 /** Names the rewrites add to the graph. */
@@ -104,6 +119,8 @@ export const REWRITE_NAMES = {
   topK: "top_k",
   topLogProbs: "top_logprobs",
   topTokens: "top_tokens",
+  screen: "screen_argmax",
+  screenedCandidates: "screened_candidates",
 } as const;
 
 const LAST_POSITION = "/last_position";
@@ -117,10 +134,16 @@ const ALL: DecoderRewrites = {
   lastPositionLogits: true,
   topK: true,
   skipLayerNorm: true,
+  screenedArgmax: true,
 };
-const INT64 = 7, FLOAT = 1, BOOL = 9;
+const INT64 = 7, FLOAT = 1, BOOL = 9, UINT8 = 2;
 /** AttributeProto types. */
-const ATTRIBUTE_FLOAT = 1, ATTRIBUTE_INT = 2;
+const ATTRIBUTE_FLOAT = 1, ATTRIBUTE_INT = 2, ATTRIBUTE_GRAPH = 5, ATTRIBUTE_INTS = 7;
+/**
+ * The screen's rounding margin besides its bound: relative to the approximate logit (its int32
+ * product's float conversion and scaling), and absolute (below any logit gap that matters).
+ */
+const SCREEN_RELATIVE = 2 ** -10, SCREEN_ABSOLUTE = 2 ** -20;
 /** The largest mask fill the fused form takes: `scores + fill` must still softmax to 0. */
 const MASK_FILL_MAX = -1e4;
 const SUBGRAPH_OPS = new Set(["If", "Loop", "Scan"]);
@@ -214,6 +237,15 @@ function intAttribute(name: string, value: number): (w: ProtoWriter) => void {
   return (w) => w.message(5, (a) => a.string(1, name).int(20, ATTRIBUTE_INT).int(3, value));
 }
 
+/** AttributeProto of type INTS. */
+function intsAttribute(name: string, values: number[]): (w: ProtoWriter) => void {
+  return (w) =>
+    w.message(5, (a) => {
+      a.string(1, name).int(20, ATTRIBUTE_INTS);
+      for (const v of values) a.int(8, v);
+    });
+}
+
 /** AttributeProto of type FLOAT. */
 function floatAttribute(name: string, value: number): (w: ProtoWriter) => void {
   return (w) => w.message(5, (a) => a.string(1, name).int(20, ATTRIBUTE_FLOAT).float(2, value));
@@ -303,6 +335,42 @@ function messageField(bytes: Uint8Array, number: number): Uint8Array | undefined
   return value;
 }
 
+/** A TensorProto of `type` and `dims` (none: a scalar) holding `data` as raw_data. */
+function tensorInitializer(
+  name: string,
+  type: number,
+  dims: number[],
+  data: Uint8Array,
+): (w: ProtoWriter) => void {
+  return (t) => {
+    for (const d of dims) t.int(1, d);
+    t.int(2, type).string(8, name).bytes(9, data);
+  };
+}
+
+function scalarInt64Initializer(name: string, value: bigint): (w: ProtoWriter) => void {
+  return tensorInitializer(name, INT64, [], new Uint8Array(BigInt64Array.of(value).buffer));
+}
+
+/** A float32 TensorProto's (payload) values, from `raw_data` or `float_data`. */
+function floatData(tensor: Uint8Array): Float32Array | undefined {
+  const { type, dims } = tensorDims(tensor);
+  if (type !== FLOAT) return undefined;
+  const count = dims.reduce((a, b) => a * b, 1);
+  let raw: Uint8Array | undefined;
+  const packed: number[] = [];
+  const r = new ProtoReader(tensor);
+  r.fields((field, wire) => {
+    if (field === 4) return repeated(r, wire, 5, (x) => packed.push(x.float32()));
+    if (field !== 9 || wire !== 2) return false;
+    const s = r.sub();
+    raw = tensor.subarray(s.pos, s.end);
+    return true;
+  });
+  if (raw) return raw.length === count * 4 ? new Float32Array(raw.slice().buffer) : undefined;
+  return packed.length === count ? Float32Array.from(packed) : undefined;
+}
+
 function int64Initializer(name: string, values: bigint[]): (w: ProtoWriter) => void {
   return (t) => {
     t.int(1, values.length).int(2, INT64).string(8, name);
@@ -327,6 +395,11 @@ function valueInfo(
             }
           })),
     );
+}
+
+/** ValueInfoProto of a tensor of unknown shape (a subgraph's output). */
+function shapelessValueInfo(name: string, elemType: number): (w: ProtoWriter) => void {
+  return (v) => v.string(1, name).message(2, (t) => t.message(1, (x) => x.int(1, elemType)));
 }
 
 /** The string field `number` of the message in a length-delimited field's raw bytes. */
@@ -380,6 +453,7 @@ function defaultOpset(modelFields: Field[]): number {
  *   lastPositionLogits: false,
  *   topK: true,
  *   skipLayerNorm: false,
+ *   screenedArgmax: false,
  * };
  * assertEquals(rewriteDecoder(bytes, only).applied, only);
  * ```
@@ -594,6 +668,130 @@ export function rewriteDecoder(
     }
   }
 
+  if (
+    wanted.screenedArgmax && applied.lastPositionLogits && opset >= 11 &&
+    !inputNames.includes(REWRITE_NAMES.screen)
+  ) {
+    const head = lmHead(producer, initializerNames)!;
+    const tied = tiedHead(view, head, all);
+    if (tied) {
+      const { weight, table, hidden, vocab } = tied;
+      const screen = screenHead(weight, hidden, vocab);
+      const c = (name: string) => `rewrite/screen/${name}`;
+      const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+      initializers.push(
+        tensorInitializer(c("quantized"), UINT8, [hidden, vocab], screen.quantized),
+        tensorInitializer(c("zero_point"), UINT8, [], Uint8Array.of(128)),
+        tensorInitializer(c("scale"), FLOAT, [vocab], bytesOf(screen.scale)),
+        tensorInitializer(c("max_error"), FLOAT, [vocab], bytesOf(screen.maxError)),
+        tensorInitializer(c("abs_sum"), FLOAT, [vocab], bytesOf(screen.absSum)),
+        tensorInitializer(c("ones"), FLOAT, [hidden, 1], bytesOf(new Float32Array(hidden).fill(1))),
+        tensorInitializer(c("relative"), FLOAT, [], bytesOf(Float32Array.of(SCREEN_RELATIVE))),
+        tensorInitializer(c("absolute"), FLOAT, [], bytesOf(Float32Array.of(SCREEN_ABSOLUTE))),
+        tensorInitializer(c("minus_inf"), FLOAT, [1], bytesOf(Float32Array.of(-Infinity))),
+        int64Initializer(c("rows_by_hidden"), [-1n, BigInt(hidden)]),
+        int64Initializer(c("rows_by_one_by_vocab"), [-1n, 1n, BigInt(vocab)]),
+        int64Initializer(c("flat"), [-1n]),
+        int64Initializer(c("k"), [1n]),
+        int64Initializer(c("none"), [-1n]),
+        scalarInt64Initializer(c("row_axis"), 0n),
+        scalarInt64Initializer(c("token_axis"), 1n),
+      );
+      const n = (
+        op: string,
+        inputs: string[],
+        outputs: string[],
+        attributes?: (w: ProtoWriter) => void,
+      ) =>
+        nodeOf(
+          op,
+          inputs.map((i) => i.startsWith("@") ? c(i.slice(1)) : i),
+          outputs.map(c),
+          attributes,
+        );
+      const lastAxis = intAttribute("axis", -1);
+      const screened = [
+        n("Reshape", [head.inputs[0], "@rows_by_hidden"], ["x"]),
+        n("DynamicQuantizeLinear", ["@x"], ["xq", "x_scale", "x_zero_point"]),
+        n("MatMulInteger", ["@xq", "@quantized", "@x_zero_point", "@zero_point"], ["product"]),
+        n("Cast", ["@product"], ["product_float"], intAttribute("to", FLOAT)),
+        n("Mul", ["@scale", "@x_scale"], ["column_scale"]),
+        n("Mul", ["@product_float", "@column_scale"], ["approx"]),
+        // The bound: max|x − x̂| · Σ|W| + Σ|x̂| · max|W − Ŵ| (see int8_screen.ts), plus rounding.
+        n("DequantizeLinear", ["@xq", "@x_scale", "@x_zero_point"], ["x_hat"]),
+        n("Sub", ["@x", "@x_hat"], ["x_error"]),
+        n("Abs", ["@x_error"], ["x_error_abs"]),
+        n("TopK", ["@x_error_abs", "@k"], ["x_error_max", "x_error_at"], lastAxis),
+        n("Abs", ["@x_hat"], ["x_hat_abs"]),
+        n("MatMul", ["@x_hat_abs", "@ones"], ["x_hat_l1"]),
+        n("Mul", ["@x_error_max", "@abs_sum"], ["from_x"]),
+        n("Mul", ["@x_hat_l1", "@max_error"], ["from_w"]),
+        n("Add", ["@from_x", "@from_w"], ["bound_terms"]),
+        n("Abs", ["@approx"], ["approx_abs"]),
+        n("Mul", ["@approx_abs", "@relative"], ["approx_rounding"]),
+        n("Add", ["@bound_terms", "@approx_rounding"], ["bound_rounded"]),
+        n("Add", ["@bound_rounded", "@absolute"], ["bound"]),
+        n("Sub", ["@approx", "@bound"], ["lower"]),
+        n("Add", ["@approx", "@bound"], ["upper"]),
+        n("TopK", ["@lower", "@k"], ["best_lower", "best_lower_at"], lastAxis),
+        // Candidates: every token whose upper bound reaches the row's best lower bound.
+        n("Less", ["@upper", "@best_lower"], ["ruled_out"]),
+        n("Not", ["@ruled_out"], ["candidate"]),
+        n("NonZero", ["@candidate"], ["candidates"]),
+        n("Transpose", ["@candidates"], ["candidate_pairs"], intsAttribute("perm", [1, 0])),
+        n("Gather", ["@candidates", "@row_axis"], ["candidate_rows"], intAttribute("axis", 0)),
+        n("Gather", ["@candidates", "@token_axis"], ["candidate_tokens"], intAttribute("axis", 0)),
+        n("Gather", ["@x", "@candidate_rows"], ["candidate_x"], intAttribute("axis", 0)),
+        n("Gather", [table, "@candidate_tokens"], ["candidate_w"], intAttribute("axis", 0)),
+        n("Mul", ["@candidate_x", "@candidate_w"], ["candidate_terms"]),
+        n("MatMul", ["@candidate_terms", "@ones"], ["candidate_sums"]),
+        n("Reshape", ["@candidate_sums", "@flat"], ["candidate_logits"]),
+        n("Shape", ["@approx"], ["approx_shape"]),
+        n("Expand", ["@minus_inf", "@approx_shape"], ["ruled_out_logits"]),
+        n("ScatterND", ["@ruled_out_logits", "@candidate_pairs", "@candidate_logits"], [
+          "screened_logits",
+        ]),
+        n("Reshape", ["@screened_logits", "@rows_by_one_by_vocab"], ["screened"]),
+        n("Shape", ["@candidate_tokens"], ["candidate_count"]),
+      ];
+      const full = [
+        n("MatMul", head.inputs, ["full"]),
+        n("Identity", ["@none"], ["no_candidates"]),
+      ];
+      const branch = (name: string, nodes: Node[], outs: string[]) => (g: ProtoWriter) => {
+        for (const node of nodes) g.message(1, (w) => encodeNode(w, node));
+        g.string(2, name);
+        for (const [i, o] of outs.entries()) {
+          g.message(12, shapelessValueInfo(o, i === 0 ? FLOAT : INT64));
+        }
+      };
+      head.removed = true;
+      insert(
+        head,
+        nodeOf(
+          "If",
+          [REWRITE_NAMES.screen],
+          [head.outputs[0], REWRITE_NAMES.screenedCandidates],
+          (w) => {
+            w.message(5, (a) =>
+              a.string(1, "then_branch").int(20, ATTRIBUTE_GRAPH).message(
+                6,
+                branch("screened", screened, [c("screened"), c("candidate_count")]),
+              ));
+            w.message(5, (a) =>
+              a.string(1, "else_branch").int(20, ATTRIBUTE_GRAPH).message(
+                6,
+                branch("full", full, [c("full"), c("no_candidates")]),
+              ));
+          },
+        ),
+      );
+      inputs.push(valueInfo(REWRITE_NAMES.screen, BOOL, [1]));
+      outputs.push(valueInfo(REWRITE_NAMES.screenedCandidates, INT64, [1]));
+      applied.screenedArgmax = true;
+    }
+  }
+
   if (wanted.topK && hasLogits && opset >= 11 && !outputNames.includes(REWRITE_NAMES.topTokens)) {
     // Ranked by the logits themselves, as an argmax over them ranks (log_softmax rounds, and
     // could tie two logits one ulp apart); their log-probabilities are read from LogSoftmax
@@ -707,6 +905,59 @@ function lmHead(producer: Map<string, Node>, initializers: Set<string>): Node | 
   return transpose?.opType === "Transpose" && initializers.has(transpose.inputs[0])
     ? node
     : undefined;
+}
+
+/**
+ * The LM head's float32 weight `[hidden, vocab]` and the `[vocab, hidden]` table holding its
+ * transpose (the tied embedding a `Gather` reads, or the initializer the head transposes), when
+ * there is one; else undefined.
+ */
+function tiedHead(
+  view: GraphView,
+  head: Node,
+  nodes: Node[],
+): { weight: Float32Array; table: string; hidden: number; vocab: number } | undefined {
+  const transpose = view.producer.get(head.inputs[1]);
+  const source = transpose?.opType === "Transpose" ? transpose.inputs[0] : head.inputs[1];
+  const tensor = view.initializers.get(source);
+  const { type, dims } = tensor ? tensorDims(tensor) : { type: 0, dims: [] };
+  if (!tensor || type !== FLOAT || dims.length !== 2) return undefined;
+  if (transpose?.opType === "Transpose") {
+    const perm = attributeInts(attributesOf(transpose).get("perm"));
+    if (perm && perm.join() !== "1,0") return undefined;
+    const [vocab, hidden] = dims;
+    const rows = floatData(tensor);
+    if (!rows) return undefined;
+    const weight = new Float32Array(hidden * vocab);
+    for (let v = 0; v < vocab; v++) {
+      for (let d = 0; d < hidden; d++) weight[d * vocab + v] = rows[v * hidden + d];
+    }
+    return { weight, table: source, hidden, vocab };
+  }
+  const [hidden, vocab] = dims;
+  const weight = floatData(tensor);
+  if (!weight) return undefined;
+  for (const gather of nodes) {
+    if (gather.opType !== "Gather" || gather.removed) continue;
+    const t = view.initializers.get(gather.inputs[0]);
+    const td = t && tensorDims(t);
+    if (!td || td.type !== FLOAT || td.dims.join() !== `${vocab},${hidden}`) continue;
+    const rows = floatData(t);
+    if (rows && isTranspose(weight, rows, hidden, vocab)) {
+      return { weight, table: gather.inputs[0], hidden, vocab };
+    }
+  }
+  return undefined;
+}
+
+/** Whether `rows` (`[vocab, hidden]`) is `weight` (`[hidden, vocab]`) transposed, bit for bit. */
+function isTranspose(weight: Float32Array, rows: Float32Array, hidden: number, vocab: number) {
+  const a = new Uint32Array(weight.buffer, weight.byteOffset, weight.length);
+  const b = new Uint32Array(rows.buffer, rows.byteOffset, rows.length);
+  for (let v = 0; v < vocab; v++) {
+    for (let d = 0; d < hidden; d++) if (a[d * vocab + v] !== b[v * hidden + d]) return false;
+  }
+  return true;
 }
 
 /** What the attention matcher reads of the graph. */
@@ -1128,6 +1379,7 @@ function tensorType(type: Uint8Array): { elemType: number; dims: (number | strin
  *     lastPositionLogits: false,
  *     topK: true,
  *     skipLayerNorm: true,
+ *     screenedArgmax: false,
  *   }),
  *   "graph rewrites: fused attention, beam_idx cache gather, in-graph top-k, skip layer norm",
  * );
@@ -1140,6 +1392,7 @@ export function describeRewrites(applied: DecoderRewrites): string {
     applied.lastPositionLogits ? "last-position LM head" : "",
     applied.topK ? "in-graph top-k" : "",
     applied.skipLayerNorm ? "skip layer norm" : "",
+    applied.screenedArgmax ? "int8-screened argmax" : "",
   ].filter((n) => n);
   return names.length > 0 ? `graph rewrites: ${names.join(", ")}` : "graph as published";
 }
