@@ -60,11 +60,12 @@ export async function measureBeams(options: {
   const c = await Contender.start(contender, model, options.threads);
   try {
     log(`${contender}: ${c.description}`);
-    for (const w of widths) await c.warmUp(promptIds, n, w, options.warmUp);
+    // Width 1 scores its sequence as beam search does, so widths differ in rows alone.
+    for (const w of widths) await c.warmUp(promptIds, n, w, true, options.warmUp);
     const runs = new Map<number, RunReply[]>(widths.map((w) => [w, []]));
     for (let r = 0; r < reps; r++) {
       const order = widths.map((_, i) => widths[(i + r) % widths.length]);
-      for (const w of order) runs.get(w)!.push(await c.run(promptIds, n, w));
+      for (const w of order) runs.get(w)!.push(await c.run(promptIds, n, w, true));
     }
     const msPerToken = (x: RunReply) => decodeSeconds(x) * 1000 / (n - 1);
     const greedy = runs.get(1)!;

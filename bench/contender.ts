@@ -7,7 +7,7 @@
  * ```ts
  * import { Contender } from "./contender.ts";
  * const ours = await Contender.start("ours-wasm", "data/models/brown-gpt2", 1);
- * const run = await ours.run([464, 318], 8, 1);
+ * const run = await ours.run([464, 318], 8, 1, false);
  * console.log(run.tokens.length, run.ms);
  * await ours.close();
  * ```
@@ -49,6 +49,8 @@ export class Contender {
 
   /** What it runs on, as the contender describes itself. */
   description = "";
+  /** Whether greedy tokens-only runs use the int8-screened LM head (ours on large heads). */
+  int8Head = false;
 
   /**
    * Starts a process and loads `contender` on `model`; rejects with the process's error.
@@ -71,6 +73,7 @@ export class Contender {
       const reply = await c.#request({ kind: "load", contender, model, threads });
       if (reply.kind !== "loaded") throw new Error(`unexpected reply ${reply.kind}`);
       c.description = reply.description;
+      c.int8Head = reply.int8Head;
       return c;
     } catch (e) {
       await c.close();
@@ -97,14 +100,19 @@ export class Contender {
 
   /**
    * Generates `newTokens` tokens after `promptIds` (greedy for `numBeams` 1, else beam
-   * search), timed inside the contender's process.
+   * search; `scores` false: greedy tokens only), timed inside the contender's process.
    * @example
    * ```ts
-   * // const { tokens, ms, calls } = await contender.run(promptIds, 32, 4);
+   * // const { tokens, ms, calls } = await contender.run(promptIds, 32, 4, true);
    * ```
    */
-  async run(promptIds: number[], newTokens: number, numBeams: number): Promise<RunReply> {
-    const reply = await this.#request({ kind: "run", promptIds, newTokens, numBeams });
+  async run(
+    promptIds: number[],
+    newTokens: number,
+    numBeams: number,
+    scores: boolean,
+  ): Promise<RunReply> {
+    const reply = await this.#request({ kind: "run", promptIds, newTokens, numBeams, scores });
     if (reply.kind !== "ran") throw new Error(`${this.id}: unexpected reply ${reply.kind}`);
     return reply;
   }
@@ -115,19 +123,20 @@ export class Contender {
    * WebGPU compiles its shaders on first use, so the first runs are not the steady state.
    * @example
    * ```ts
-   * // await contender.warmUp(promptIds, 64, 1, { minRuns: 3, minMs: 2000 });
+   * // await contender.warmUp(promptIds, 64, 1, false, { minRuns: 3, minMs: 2000 });
    * ```
    */
   async warmUp(
     promptIds: number[],
     newTokens: number,
     numBeams: number,
+    scores: boolean,
     budget: { minRuns: number; minMs: number },
   ): Promise<number> {
     const t0 = performance.now();
     let runs = 0;
     while (runs < budget.minRuns || performance.now() - t0 < budget.minMs) {
-      await this.run(promptIds, newTokens, numBeams);
+      await this.run(promptIds, newTokens, numBeams, scores);
       runs++;
     }
     return runs;

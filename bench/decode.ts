@@ -112,12 +112,13 @@ export async function measureDecode(options: {
       }
       started.push(c);
       log(`${id}: ${c.description}`);
-      await c.warmUp(promptIds, n, 1, options.warmUp);
+      // Greedy tokens only, as transformers.js's generate returns them: no sequence scores.
+      await c.warmUp(promptIds, n, 1, false, options.warmUp);
     }
     const runs = new Map<ContenderId, RunReply[]>(started.map((c) => [c.id, []]));
     for (let r = 0; r < reps; r++) {
       const order = started.map((_, i) => started[(i + r) % started.length]);
-      for (const c of order) runs.get(c.id)!.push(await c.run(promptIds, n, 1));
+      for (const c of order) runs.get(c.id)!.push(await c.run(promptIds, n, 1, false));
     }
     const contenders = started.map((c) =>
       summarizeContender(c, runs.get(c.id)!, promptIds.length, n, options.vocabSize)
@@ -194,6 +195,7 @@ function summarizeContender(
   const result: ContenderDecode = {
     id: c.id,
     description: c.description,
+    ...(c.int8Head ? { int8Head: true } : {}),
     prefillTokensPerS: summarize(runs.map((r) => promptTokens / (r.tokenMs[0] / 1000))),
     decodeTokensPerS: summarize(runs.map((r) => (n - 1) / decodeSeconds(r))),
     prefillMs: summarize(runs.map((r) => r.tokenMs[0])),

@@ -40,11 +40,14 @@ import {
 
 interface Runner {
   description: string;
+  int8Head: boolean;
   /** Generates; calls `onToken` once per new token, as soon as it is chosen. */
   run(
     promptIds: number[],
     newTokens: number,
     numBeams: number,
+    /** Ours: score the sequences (false: greedy tokens only); transformers.js never does. */
+    scores: boolean,
     onToken: () => void,
   ): Promise<number[]>;
 }
@@ -84,12 +87,14 @@ async function loadOurs(
       cpu: `onnxruntime-node (native CPU), ${lm.threads} intra-op thread(s)`,
       wasm: `onnxruntime-web WASM, ${lm.threads} thread(s)`,
       webgpu: "onnxruntime-web WebGPU",
-    }[lm.backend],
-    run: async (promptIds, newTokens, numBeams, onToken) => {
+    }[lm.backend] + (lm.rewrites.screenedArgmax ? ", int8-screened LM head for greedy" : ""),
+    int8Head: lm.rewrites.screenedArgmax,
+    run: async (promptIds, newTokens, numBeams, scores, onToken) => {
       const out = await generate(lm, promptIds, {
         maxNewTokens: newTokens,
         numBeams,
         eosTokenIds: [],
+        ...(scores ? {} : { sequenceScores: false }),
         onStep: onToken,
       });
       return out.sequences[0].tokens;
@@ -153,7 +158,8 @@ async function loadTransformersJs(
   }
   return {
     description,
-    run: async (promptIds, newTokens, numBeams, onToken) => {
+    int8Head: false,
+    run: async (promptIds, newTokens, numBeams, _scores, onToken) => {
       const n = promptIds.length;
       // transformers.js calls put() with the prompt first, then once per chosen token.
       let prompted = false;
@@ -207,7 +213,7 @@ async function serve(): Promise<void> {
               calls,
             )
             : await loadTransformersJs(contender, model, threads, calls);
-          reply({ kind: "loaded", description: runner.description });
+          reply({ kind: "loaded", description: runner.description, int8Head: runner.int8Head });
           continue;
         }
         if (!runner) throw new Error("run before load");
@@ -220,6 +226,7 @@ async function serve(): Promise<void> {
           request.promptIds,
           request.newTokens,
           request.numBeams,
+          request.scores,
           () => {
             tokenMs.push(performance.now() - t0);
             if (tokenMs.length === 1) afterFirst = traffic?.snapshot();

@@ -10,6 +10,9 @@
  * - the final norm 2·D
  * - the KV cache: 2 · layers · past · D values.
  *
+ * With the LM head run as the int8 screen (`lib/onnx/int8_screen.ts`) the head reads V·D bytes
+ * and three float32 vectors of V instead of V·D floats (the few rescored rows aside).
+ *
  * @example
  * ```ts
  * import { gpt2DecodeBytes } from "./floor.ts";
@@ -32,13 +35,14 @@ export interface Gpt2Geometry {
 }
 
 /**
- * fp32 bytes one decode step reads: the weights it uses and a KV cache of `past` tokens.
+ * fp32 bytes one decode step reads: the weights it uses and a KV cache of `past` tokens
+ * (`int8Head`: the head as the int8 screen reads it).
  * @example
  * ```ts
  * gpt2DecodeBytes({ n_layer: 2, n_embd: 64, vocab_size: 100 }, 10);
  * ```
  */
-export function gpt2DecodeBytes(config: Gpt2Geometry, past: number): number {
+export function gpt2DecodeBytes(config: Gpt2Geometry, past: number, int8Head = false): number {
   const { n_layer: layers, n_embd: d, vocab_size: v } = config;
   for (const [name, x] of Object.entries({ n_layer: layers, n_embd: d, vocab_size: v })) {
     if (!Number.isInteger(x) || x < 1) {
@@ -48,8 +52,9 @@ export function gpt2DecodeBytes(config: Gpt2Geometry, past: number): number {
   if (!Number.isInteger(past) || past < 0) {
     throw new RangeError(`past must be a non-negative integer, got ${past}`);
   }
-  const params = layers * (12 * d * d + 13 * d) + 2 * d + v * d;
-  return 4 * (params + 2 * layers * past * d);
+  const params = layers * (12 * d * d + 13 * d) + 2 * d;
+  const head = int8Head ? v * d + 3 * 4 * v : 4 * v * d;
+  return 4 * (params + 2 * layers * past * d) + head;
 }
 
 /**
@@ -70,8 +75,9 @@ export async function decodeFloor(
   if (!ours) return undefined;
   const config = JSON.parse(await Deno.readTextFile(`${modelFolder}/config.json`));
   const meanPast = decode.promptIds.length + Math.floor(decode.newTokens / 2);
-  const weightBytes = gpt2DecodeBytes(config, 0);
-  const kvCacheBytes = gpt2DecodeBytes(config, meanPast) - weightBytes;
+  const int8Head = ours.int8Head === true;
+  const weightBytes = gpt2DecodeBytes(config, 0, int8Head);
+  const kvCacheBytes = gpt2DecodeBytes(config, meanPast, int8Head) - weightBytes;
   const wasm = roofline.backends.find((b) => b.backend === "wasm");
   const candidates = [
     { gbPerS: roofline.jsCopy.gbPerS.median, source: "plain JS copy" },
@@ -88,6 +94,7 @@ export async function decodeFloor(
   const byRep = ours.decodeTokensPerSByRep.map((rate) => 1000 / rate / floorMsPerToken);
   return {
     weightBytes,
+    int8Head,
     kvCacheBytes,
     gbPerS: best.gbPerS,
     bandwidthSource: `${best.source}, measured ${roofline.measuredAt}`,

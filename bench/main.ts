@@ -417,7 +417,8 @@ async function runBeams(
 
 function printFloor(f: DecodeFloor): void {
   console.log(
-    `  floor: ${(f.weightBytes / 1e6).toFixed(1)} MB of weights + ` +
+    `  floor: ${(f.weightBytes / 1e6).toFixed(1)} MB of weights` +
+      `${f.int8Head ? " (int8-screened LM head)" : ""} + ` +
       `${(f.kvCacheBytes / 1e6).toFixed(1)} MB of cache ÷ ${f.gbPerS.toFixed(1)} GB/s ` +
       `(${f.bandwidthSource}) = ${f.floorMsPerToken.toFixed(3)} ms per token at least; ` +
       `${f.contender} decodes at ${f.measuredMsPerToken.toFixed(3)} ms per token, ` +

@@ -23,7 +23,17 @@ export type WorkerRequest =
     /** Threads of the CPU runtimes (transformers.js-node ignores it: default threads). */
     threads: number;
   }
-  | { kind: "run"; promptIds: number[]; newTokens: number; numBeams: number };
+  | {
+    kind: "run";
+    promptIds: number[];
+    newTokens: number;
+    numBeams: number;
+    /**
+     * Whether ours computes the sequences' scores (false: greedy tokens only, as
+     * transformers.js's greedy `generate` returns; beam search always scores).
+     */
+    scores: boolean;
+  };
 
 /** One session run seen by the worker's counter. */
 export interface ModelCall {
@@ -57,7 +67,12 @@ export interface RunReply {
 
 /** A message from the worker. */
 export type WorkerReply =
-  | { kind: "loaded"; description: string }
+  | {
+    kind: "loaded";
+    description: string;
+    /** Ours: the graph has the int8-screened argmax, which greedy tokens-only runs use. */
+    int8Head: boolean;
+  }
   | RunReply
   | { kind: "error"; message: string };
 

@@ -117,6 +117,8 @@ Deno.test("decode floor bytes of a GPT-2 stack, by hand", () => {
   assertEquals(gpt2DecodeBytes({ n_layer: 1, n_embd: 2, vocab_size: 3 }, 0), 4 * 84);
   // 5 cached tokens: 2 (K and V) · 1 layer · 5 · 2 more values.
   assertEquals(gpt2DecodeBytes({ n_layer: 1, n_embd: 2, vocab_size: 3 }, 5), 4 * (84 + 20));
+  // The int8 screen's head: 3·2 bytes of codes and 3 floats each of scale, error and |W| sums.
+  assertEquals(gpt2DecodeBytes({ n_layer: 1, n_embd: 2, vocab_size: 3 }, 0, true), 4 * 78 + 6 + 36);
   assertThrows(
     () => gpt2DecodeBytes({ n_layer: 0, n_embd: 2, vocab_size: 3 }, 0),
     RangeError,

@@ -161,6 +161,8 @@ export interface ContenderDecode {
   id: ContenderId;
   /** Library, runtime and backend, as the contender describes itself. */
   description: string;
+  /** Ours: greedy decode found each argmax through the int8-screened LM head. */
+  int8Head?: boolean;
   /** Prompt tokens per second of the prefill (prompt tokens / t₁). */
   prefillTokensPerS: Summary;
   /** Generated tokens per second of the decode steps ((N − 1) / (t_N − t₁)). */
@@ -287,6 +289,8 @@ export interface BeamsResult {
 export interface DecodeFloor {
   /** Weight bytes read per generated token. */
   weightBytes: number;
+  /** Whether those count the LM head as the int8 screen reads it (V·D bytes, not floats). */
+  int8Head?: boolean;
   /** KV-cache bytes read per token, at the mean past length of the timed steps. */
   kvCacheBytes: number;
   /** Bandwidth used, GB/s. */

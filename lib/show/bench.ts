@@ -148,7 +148,8 @@ function sameConfigRatio(run: DecodeResult): string | undefined {
 }
 
 function floorLine(name: string, f: DecodeFloor): string {
-  return `**${name}** memory floor: ${(f.weightBytes / 1e6).toFixed(1)} MB of weights and ` +
+  const head = f.int8Head ? " (the LM head as its int8 screen reads it)" : "";
+  return `**${name}** memory floor: ${(f.weightBytes / 1e6).toFixed(1)} MB of weights${head} and ` +
     `${(f.kvCacheBytes / 1e6).toFixed(2)} MB of KV cache per token ÷ ${f.gbPerS.toFixed(1)} GB/s ` +
     `(${f.bandwidthSource}) = ${f.floorMsPerToken.toFixed(3)} ms per token; ${f.contender} ` +
     `decodes at ${f.measuredMsPerToken.toFixed(3)} ms per token, ` +
