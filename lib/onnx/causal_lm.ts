@@ -68,7 +68,8 @@ export interface LoadOptions extends HubOptions {
   threads?: number;
   /**
    * Apply `graph_rewrite.ts`'s rewrites where safe (fused attention, cache gathered by
-   * `beam_idx` in the graph, LM head on the last position, in-graph top-k, skip layer norms);
+   * `beam_idx` in the graph, LM head on the last position, in-graph top-k, skip layer norms,
+   * an int8-screened argmax of a large tied head on the native runtime);
    * `false` runs the graph as published, an object turns single rewrites off
    * (`{ beamIdx: false }`).
    * @default {true}
@@ -327,7 +328,7 @@ export class OnnxCausalLM implements LanguageModel {
       feeds[REWRITE_NAMES.topK] = int64([Math.min(topK ?? 1, this.vocabSize)], [1]);
     }
     // Only the argmax wanted: the screen finds it without the float32 head's every logit.
-    const screened = topK === 1 && request.logProbs === false;
+    const screened = this.rewrites.screenedArgmax && topK === 1 && request.logProbs === false;
     if (this.rewrites.screenedArgmax) {
       feeds[REWRITE_NAMES.screen] = new this.ort.Tensor(
         "bool",
@@ -344,7 +345,7 @@ export class OnnxCausalLM implements LanguageModel {
     }
     const heads = topK === undefined
       ? ["logits"]
-      : screened && this.rewrites.screenedArgmax
+      : screened
       ? [REWRITE_NAMES.topTokens]
       : [REWRITE_NAMES.topLogProbs, REWRITE_NAMES.topTokens];
     // onnxruntime-node writes the grown cache into the buffers of the step before; other
@@ -378,8 +379,8 @@ export class OnnxCausalLM implements LanguageModel {
       bytesRead = all.byteLength;
     } else {
       // A screened head's logits are exact for its candidates only: no log-probabilities.
-      const values = heads.length === 2 ? read[0] as Float32Array : undefined;
-      const ids = read[heads.length - 1] as BigInt64Array;
+      const values = screened ? undefined : read[0] as Float32Array;
+      const ids = read[screened ? 0 : 1] as BigInt64Array;
       top = Array.from({ length: rows }, (_, r) => ({
         logProbs: values ? lastRow(values, r).slice() : new Float32Array(1).fill(NaN),
         tokens: Int32Array.from(lastRow(ids, r), Number),
