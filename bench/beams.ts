@@ -11,7 +11,8 @@
  * const r = await measureBeams({
  *   model: "data/models/brown-gpt2", name: "embedded", threads: 1, contender: "ours-wasm",
  *   widths: [1, 4],
- *   promptIds: [464, 318], newTokens: 16, reps: 3, warmUp: { minRuns: 1, minMs: 0 },
+ *   promptIds: [464, 318], newTokens: 16, reps: 3,
+ *   warmUp: { minRuns: 1, minMs: 0, settleMaxMs: 0 },
  *   log: console.log,
  * });
  * r.widths[1].relativeToGreedy.median;
@@ -42,8 +43,11 @@ export async function measureBeams(options: {
   promptIds: number[];
   newTokens: number;
   reps: number;
-  /** Unmeasured runs per width before timing (see `Contender.warmUp`). */
-  warmUp: { minRuns: number; minMs: number };
+  /**
+   * Unmeasured runs per width before timing (see `Contender.warmUp`), then at most
+   * `settleMaxMs` for the process to go idle (`Contender.settle`).
+   */
+  warmUp: { minRuns: number; minMs: number; settleMaxMs: number };
   log: (line: string) => void;
 }): Promise<BeamsResult> {
   const { model, contender, promptIds, newTokens: n, reps, log } = options;
@@ -62,6 +66,8 @@ export async function measureBeams(options: {
     log(`${contender}: ${c.description}`);
     // Width 1 scores its sequence as beam search does, so widths differ in rows alone.
     for (const w of widths) await c.warmUp(promptIds, n, w, true, options.warmUp);
+    const waited = await Contender.settle([c], options.warmUp.settleMaxMs);
+    log(`  ${contender} idle after ${(waited / 1000).toFixed(1)} s`);
     const runs = new Map<number, RunReply[]>(widths.map((w) => [w, []]));
     for (let r = 0; r < reps; r++) {
       const order = widths.map((_, i) => widths[(i + r) % widths.length]);

@@ -142,6 +142,40 @@ export class Contender {
     return runs;
   }
 
+  /**
+   * Waits until every contender's process is idle, at most `maxMs`: V8 goes on compiling a
+   * WebAssembly runtime on background threads after its first runs (the last contender warmed
+   * took a whole core for 4–5 s more here), which would slow whichever contender runs first.
+   * Idle: under 5% of a core over half a second, from `/proc/<pid>/stat` (Linux; elsewhere it
+   * waits one half second). Returns the milliseconds waited.
+   * @example
+   * ```ts
+   * // const waited = await Contender.settle(started, 60_000);
+   * ```
+   */
+  static async settle(contenders: readonly Contender[], maxMs: number): Promise<number> {
+    const t0 = performance.now();
+    const windowMs = 500;
+    const cpuTicks = (c: Contender) => {
+      try {
+        const fields = Deno.readTextFileSync(`/proc/${c.child.pid}/stat`).split(") ")[1].split(" ");
+        // utime and stime, in clock ticks (USER_HZ, 100 per second).
+        return Number(fields[11]) + Number(fields[12]);
+      } catch {
+        return undefined;
+      }
+    };
+    while (performance.now() - t0 < maxMs) {
+      const before = contenders.map(cpuTicks);
+      await new Promise((resolve) => setTimeout(resolve, windowMs));
+      const busy = contenders.map(cpuTicks).map((after, i) =>
+        after === undefined || before[i] === undefined ? 0 : (after - before[i]!) / 100
+      );
+      if (busy.every((seconds) => seconds < 0.05 * windowMs / 1000)) break;
+    }
+    return performance.now() - t0;
+  }
+
   /** Ends the process (closing its stdin ends its request loop). */
   async close(): Promise<void> {
     await this.#writer.close().catch(() => {});

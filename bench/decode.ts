@@ -19,7 +19,7 @@
  *   model: "data/models/brown-gpt2", name: "embedded", group: "cpu", threads: 1,
  *   contenders: ["ours-wasm", "transformers.js-web-wasm"],
  *   promptIds: [464, 318, 257], newTokens: 16, reps: 3, vocabSize: 4096,
- *   warmUp: { minRuns: 1, minMs: 0 }, log: console.log,
+ *   warmUp: { minRuns: 1, minMs: 0, settleMaxMs: 0 }, log: console.log,
  * });
  * r.comparisons[0].ratio;
  * ```
@@ -69,7 +69,7 @@ export const DECODE_COMPARISONS: readonly {
  * @example
  * ```ts
  * // const result = await measureDecode({ model, contenders, promptIds, newTokens: 64, reps: 5,
- * //   vocabSize: 4096, warmUp: { minRuns: 3, minMs: 3000 }, log });
+ * //   vocabSize: 4096, warmUp: { minRuns: 3, minMs: 3000, settleMaxMs: 60_000 }, log });
  * ```
  */
 export async function measureDecode(options: {
@@ -85,8 +85,11 @@ export async function measureDecode(options: {
   newTokens: number;
   reps: number;
   vocabSize: number;
-  /** Unmeasured runs per contender before timing (see `Contender.warmUp`). */
-  warmUp: { minRuns: number; minMs: number };
+  /**
+   * Unmeasured runs per contender before timing (see `Contender.warmUp`), then at most
+   * `settleMaxMs` for the processes to go idle (`Contender.settle`).
+   */
+  warmUp: { minRuns: number; minMs: number; settleMaxMs: number };
   log: (line: string) => void;
 }): Promise<DecodeResult> {
   const { model, promptIds, newTokens: n, reps, log } = options;
@@ -115,6 +118,8 @@ export async function measureDecode(options: {
       // Greedy tokens only, as transformers.js's generate returns them: no sequence scores.
       await c.warmUp(promptIds, n, 1, false, options.warmUp);
     }
+    const waited = await Contender.settle(started, options.warmUp.settleMaxMs);
+    log(`  contenders idle after ${(waited / 1000).toFixed(1)} s`);
     const runs = new Map<ContenderId, RunReply[]>(started.map((c) => [c.id, []]));
     for (let r = 0; r < reps; r++) {
       const order = started.map((_, i) => started[(i + r) % started.length]);

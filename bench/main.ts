@@ -271,9 +271,14 @@ async function planModels(flags: BenchFlags): Promise<ModelPlan[]> {
   return plans;
 }
 
-/** Warm-up per contender (and per beam width): optimized WASM code and compiled shaders. */
-function warmUpBudget(flags: BenchFlags): { minRuns: number; minMs: number } {
-  return flags.quick ? { minRuns: 1, minMs: 0 } : { minRuns: 3, minMs: 3000 };
+/**
+ * Warm-up per contender (and per beam width): optimized WASM code and compiled shaders; then
+ * at most `settleMaxMs` for every contender's process to go idle (`Contender.settle`).
+ */
+function warmUpBudget(flags: BenchFlags): { minRuns: number; minMs: number; settleMaxMs: number } {
+  return flags.quick
+    ? { minRuns: 1, minMs: 0, settleMaxMs: 2000 }
+    : { minRuns: 3, minMs: 3000, settleMaxMs: 60_000 };
 }
 
 const CPU_CONTENDERS: readonly ContenderId[] = [
