@@ -275,29 +275,40 @@ function attributeInts(attribute: Uint8Array | undefined): number[] | undefined 
 }
 
 /**
+ * A TensorProto's (payload) type, element count, and data as written: `float_data` or
+ * `int64_data` values, or `raw_data` bytes.
+ */
+function tensorData(
+  tensor: Uint8Array,
+): { type: number; count: number; listed: number[]; raw?: Uint8Array } {
+  const { type, dims } = tensorDims(tensor);
+  const count = dims.reduce((a, b) => a * b, 1);
+  const listed: number[] = [];
+  let raw: Uint8Array | undefined;
+  const r = new ProtoReader(tensor);
+  r.fields((field, wire) => {
+    // float_data (4), int64_data (7), raw_data (9).
+    if (field === 4) return repeated(r, wire, 5, (x) => listed.push(x.float32()));
+    if (field === 7) return repeated(r, wire, 0, (x) => listed.push(x.int64()));
+    if (field !== 9 || wire !== 2) return false;
+    const s = r.sub();
+    raw = tensor.subarray(s.pos, s.end);
+    return true;
+  });
+  return { type, count, listed, raw };
+}
+
+/**
  * A float32 or int64 TensorProto's (payload) element count and values, from `float_data`,
  * `int64_data` or `raw_data`; undefined for other types or malformed raw data.
  */
 function tensorValues(
   tensor: Uint8Array,
 ): { type: number; count: number; values: number[] } | undefined {
-  const { type, dims } = tensorDims(tensor);
-  const count = dims.reduce((a, b) => a * b, 1);
-  const values: number[] = [];
-  let raw: Uint8Array | undefined;
-  const r = new ProtoReader(tensor);
-  r.fields((field, wire) => {
-    // float_data (4), int64_data (7), raw_data (9).
-    if (field === 4) return repeated(r, wire, 5, (x) => values.push(x.float32()));
-    if (field === 7) return repeated(r, wire, 0, (x) => values.push(x.int64()));
-    if (field !== 9 || wire !== 2) return false;
-    const s = r.sub();
-    raw = tensor.subarray(s.pos, s.end);
-    return true;
-  });
+  const { type, count, listed, raw } = tensorData(tensor);
   const width = type === FLOAT ? 4 : type === INT64 ? 8 : 0;
   if (width === 0) return undefined;
-  if (!raw) return values.length === count ? { type, count, values } : undefined;
+  if (!raw) return listed.length === count ? { type, count, values: listed } : undefined;
   if (raw.length !== count * width) return undefined;
   const view = new DataView(raw.buffer, raw.byteOffset, raw.length);
   return {
@@ -352,23 +363,12 @@ function scalarInt64Initializer(name: string, value: bigint): (w: ProtoWriter) =
   return tensorInitializer(name, INT64, [], new Uint8Array(BigInt64Array.of(value).buffer));
 }
 
-/** A float32 TensorProto's (payload) values, from `raw_data` or `float_data`. */
+/** A float32 TensorProto's (payload) values as one array (for weights: no number[]). */
 function floatData(tensor: Uint8Array): Float32Array | undefined {
-  const { type, dims } = tensorDims(tensor);
+  const { type, count, listed, raw } = tensorData(tensor);
   if (type !== FLOAT) return undefined;
-  const count = dims.reduce((a, b) => a * b, 1);
-  let raw: Uint8Array | undefined;
-  const packed: number[] = [];
-  const r = new ProtoReader(tensor);
-  r.fields((field, wire) => {
-    if (field === 4) return repeated(r, wire, 5, (x) => packed.push(x.float32()));
-    if (field !== 9 || wire !== 2) return false;
-    const s = r.sub();
-    raw = tensor.subarray(s.pos, s.end);
-    return true;
-  });
   if (raw) return raw.length === count * 4 ? new Float32Array(raw.slice().buffer) : undefined;
-  return packed.length === count ? Float32Array.from(packed) : undefined;
+  return listed.length === count ? Float32Array.from(listed) : undefined;
 }
 
 function int64Initializer(name: string, values: bigint[]): (w: ProtoWriter) => void {
