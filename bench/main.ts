@@ -277,7 +277,7 @@ async function planModels(flags: BenchFlags): Promise<ModelPlan[]> {
  */
 function warmUpBudget(flags: BenchFlags): { minRuns: number; minMs: number; settleMaxMs: number } {
   return flags.quick
-    ? { minRuns: 1, minMs: 0, settleMaxMs: 2000 }
+    ? { minRuns: 1, minMs: 0, settleMaxMs: 500 }
     : { minRuns: 3, minMs: 3000, settleMaxMs: 60_000 };
 }
 
