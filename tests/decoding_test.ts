@@ -440,6 +440,11 @@ Deno.test("greedy search without sequence scores asks for the argmax only and re
     RangeError,
     "sequenceScores: false is for greedy search; beam_search ranks by the scores",
   );
+  await assertRejects(
+    () => greedySearch(model, [1], { maxNewTokens: 2, sequenceScores: "no" as never }),
+    RangeError,
+    "sequenceScores must be true or false, got no",
+  );
 });
 
 Deno.test("beam search equals a plain reference beam search on random models (no EOS)", async () => {
