@@ -123,6 +123,8 @@ export const REWRITE_NAMES = {
   screenedCandidates: "screened_candidates",
 } as const;
 
+/** TensorProto data types. */
+const INT64 = 7, FLOAT = 1, BOOL = 9, UINT8 = 2;
 const LAST_POSITION = "/last_position";
 const ATTENTION_BIAS = "/attention_bias";
 const ZERO = "rewrite/zero";
@@ -136,7 +138,6 @@ const ALL: DecoderRewrites = {
   skipLayerNorm: true,
   screenedArgmax: true,
 };
-const INT64 = 7, FLOAT = 1, BOOL = 9, UINT8 = 2;
 /** AttributeProto types. */
 const ATTRIBUTE_FLOAT = 1, ATTRIBUTE_INT = 2, ATTRIBUTE_GRAPH = 5, ATTRIBUTE_INTS = 7;
 /**
@@ -372,10 +373,8 @@ function floatData(tensor: Uint8Array): Float32Array | undefined {
 }
 
 function int64Initializer(name: string, values: bigint[]): (w: ProtoWriter) => void {
-  return (t) => {
-    t.int(1, values.length).int(2, INT64).string(8, name);
-    t.bytes(9, new Uint8Array(BigInt64Array.from(values).buffer));
-  };
+  const data = new Uint8Array(BigInt64Array.from(values).buffer);
+  return tensorInitializer(name, INT64, [values.length], data);
 }
 
 /** ValueInfoProto of a tensor with symbolic (string) or fixed (number) dims. */
@@ -564,11 +563,8 @@ export function rewriteDecoder(
         );
       }
       if (matches.some((m) => m && !("bias" in m.mask))) {
-        initializers.push((t) => {
-          // [1, 1, 1, 1]: the bias broadcasts to the rank MultiHeadAttention wants.
-          t.int(1, 1).int(1, 1).int(1, 1).int(1, 1).int(2, FLOAT).string(8, ZERO);
-          t.bytes(9, new Uint8Array(4));
-        });
+        // [1, 1, 1, 1]: the bias broadcasts to the rank MultiHeadAttention wants.
+        initializers.push(tensorInitializer(ZERO, FLOAT, [1, 1, 1, 1], new Uint8Array(4)));
       }
       dropUnused();
       applied.fusedAttention = true;
