@@ -35,8 +35,8 @@ export interface Gpt2Geometry {
 }
 
 /**
- * fp32 bytes one decode step reads: the weights it uses and a KV cache of `past` tokens
- * (`int8Head`: the head as the int8 screen reads it).
+ * Bytes one decode step reads: the fp32 weights it uses and a KV cache of `past` tokens
+ * (`int8Head`: the head as the int8 screen reads it instead).
  * @example
  * ```ts
  * gpt2DecodeBytes({ n_layer: 2, n_embd: 64, vocab_size: 100 }, 10);
