@@ -11,6 +11,7 @@ import { ProtoReader, ProtoWriter } from "../lib/onnx/protobuf.ts";
 import { Pcg32 } from "../lib/decoding/rng.ts";
 import { generate } from "../lib/decoding/generate.ts";
 import type { DtypeRequest } from "../lib/onnx/model_files.ts";
+import { configureRuntime, webGpuAdapter } from "../lib/onnx/backend.ts";
 
 const HUB = "tests/fixtures/hub/models";
 const ALL: DecoderRewrites = {
@@ -20,7 +21,10 @@ const ALL: DecoderRewrites = {
   topK: true,
   skipLayerNorm: true,
   screenedArgmax: true,
+  gemmHead: true,
 };
+/** What every rewrite gives a tied head: the screen takes the head, so Gemm does not. */
+const TIED = { ...ALL, gemmHead: false };
 const NONE: DecoderRewrites = {
   fusedAttention: false,
   beamIdx: false,
@@ -28,9 +32,15 @@ const NONE: DecoderRewrites = {
   topK: false,
   skipLayerNorm: false,
   screenedArgmax: false,
+  gemmHead: false,
 };
 /** Without the last-position slice the screen is not applied: it needs one position per row. */
-const NO_LAST: DecoderRewrites = { ...ALL, lastPositionLogits: false, screenedArgmax: false };
+const NO_LAST: DecoderRewrites = {
+  ...ALL,
+  lastPositionLogits: false,
+  screenedArgmax: false,
+  gemmHead: false,
+};
 /**
  * Attention not in the exported GPT-2 form (llama: rotary embeddings), or not float32; norms
  * not float32 either (or RMS norms).
@@ -50,18 +60,25 @@ const GRAPHS: {
   /** Load with the backend's default rewrites instead of every one. */
   defaults?: true;
 }[] = [
-  { folder: "data/models/brown-gpt2", dtype: "fp32", applied: ALL },
-  { folder: "data/models/brown-gpt2", dtype: "fp32", applied: ALL, backend: "cpu" },
+  { folder: "data/models/brown-gpt2", dtype: "fp32", applied: TIED },
+  { folder: "data/models/brown-gpt2", dtype: "fp32", applied: TIED, backend: "cpu" },
   // onnxruntime-node's defaults: the cache reordered in place in JavaScript, each step's
   // outputs written into the buffers of the step before.
   {
     folder: "data/models/brown-gpt2",
     dtype: "fp32",
-    applied: { ...ALL, beamIdx: false, screenedArgmax: false },
+    applied: { ...ALL, beamIdx: false, screenedArgmax: false, gemmHead: false },
     backend: "cpu",
     defaults: true,
   },
-  { folder: `${HUB}/opt`, dtype: "fp32", applied: ALL },
+  // WASM's defaults: the head as Gemm on the embedding table instead of the screen.
+  {
+    folder: "data/models/brown-gpt2",
+    dtype: "fp32",
+    applied: { ...ALL, beamIdx: false, screenedArgmax: false },
+    defaults: true,
+  },
+  { folder: `${HUB}/opt`, dtype: "fp32", applied: TIED },
   // The head's weight is a Cast of an fp16 initializer: not recognised as constant, left alone;
   // MultiHeadAttention's CPU kernel is float32 only.
   { folder: `${HUB}/opt`, dtype: "fp16", applied: UNFUSED_NO_LAST },
@@ -169,7 +186,9 @@ Deno.test("each backend's default rewrites", async () => {
   for (
     const [backend, applied] of [
       // The embedded model's head (3 MB) is too small for the screen to pay by default.
-      ["cpu", { ...ALL, beamIdx: false, screenedArgmax: false }],
+      ["cpu", { ...ALL, beamIdx: false, screenedArgmax: false, gemmHead: false }],
+      // WASM's head as Gemm on the embedding table (WebGPU's only for vocabularies not a
+      // multiple of 4; the embedded model's is 4096).
       ["wasm", { ...ALL, beamIdx: false, screenedArgmax: false }],
     ] as const
   ) {
@@ -503,5 +522,46 @@ Deno.test("int8-screened argmax: exact on near-ties the int8 product cannot tell
     }
   } finally {
     await session.release();
+  }
+});
+
+Deno.test("gemmHead: Gemm on the embedding table gives the head's logits, and its copy goes", async () => {
+  // An odd vocabulary, as GPT-2's 50257 (WebGPU's MatMul reads four columns at a time only
+  // when the vocabulary allows).
+  const vocab = 61, hidden = 16, rows = 5;
+  const rng = new Pcg32(11);
+  const table = Float32Array.from({ length: vocab * hidden }, () => 2 * rng.uniform() - 1);
+  const graph = tiedHeadGraph(table, vocab, hidden);
+  const wanted = { ...NONE, lastPositionLogits: true, gemmHead: true };
+  const rewritten = rewriteDecoder(graph, wanted);
+  assertEquals(rewritten.applied, wanted);
+  // The [hidden, vocab] weight is no longer in the file.
+  assert(rewritten.bytes.length < graph.length - vocab * hidden * 4 + 1024);
+  // Independent: float64 dot products of the table's rows.
+  const want = Array.from({ length: rows }, (_, q) =>
+    Array.from({ length: vocab }, (_, v) => {
+      let sum = 0;
+      for (let d = 0; d < hidden; d++) sum += table[q * hidden + d] * table[v * hidden + d];
+      return sum;
+    }));
+  ort.env.wasm.numThreads = 1;
+  type Runtime = Pick<typeof ort, "InferenceSession" | "Tensor">;
+  const runtimes: [string, Runtime][] = [["wasm", ort], ["cpu", ortNode]];
+  if (await webGpuAdapter()) runtimes.push(["webgpu", configureRuntime()]);
+  for (const [name, runtime] of runtimes) {
+    const session = await runtime.InferenceSession.create(rewritten.bytes, {
+      executionProviders: [name],
+    });
+    try {
+      const ids = BigInt64Array.from({ length: rows }, (_, q) => BigInt(q));
+      const out = await session.run({ input_ids: new runtime.Tensor("int64", ids, [rows, 1]) });
+      assertEquals(out.logits.dims, [rows, 1, vocab], name);
+      const got = out.logits.data as Float32Array;
+      want.forEach((row, q) =>
+        row.forEach((x, v) => assertAlmostEquals(got[q * vocab + v], x, 1e-5, `${name} ${q} ${v}`))
+      );
+    } finally {
+      await session.release();
+    }
   }
 });

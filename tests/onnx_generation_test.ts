@@ -118,6 +118,8 @@ for (const [name, options] of CASES) {
           skipLayerNorm: true,
           // The embedded model's head (3 MB) is below the screen's default size.
           screenedArgmax: false,
+          // WASM's head: Gemm on the embedding table.
+          gemmHead: true,
         });
         const ids = model.tokenizer.encode(PROMPT);
         const published = await OnnxCausalLM.load(MODEL, { backend: "wasm", rewrite: false });

@@ -47,6 +47,13 @@
  *   `screened_candidates` counts the rescored tokens (−1 when the full head ran). Only with
  *   `lastPositionLogits` (one position per row) and where the head's float32 weight is the
  *   transpose of an embedding table a `Gather` reads (tied embeddings), bit for bit.
+ * - **`gemmHead`**: the LM head's `MatMul` with `[hidden, vocab]` weights becomes
+ *   `Gemm(x, table, transB = 1)` on the `[vocab, hidden]` table those weights transpose (the
+ *   tied embedding, bit for bit, or the initializer a `Transpose` reads), between `Reshape`s to
+ *   rows and back; the `[hidden, vocab]` copy then goes, a vocabulary's worth of weights less
+ *   to hold. The same dot products in another kernel: each logit reads one contiguous row of the
+ *   table. Only with `lastPositionLogits` (one position per row), float32 weights, and not where
+ *   `screenedArgmax` took the head.
  *
  * Everything else in the file is copied through unchanged, weights included (the fused layers'
  * dead nodes and unused initializers aside).
@@ -64,6 +71,7 @@
  *   topK: true,
  *   skipLayerNorm: true,
  *   screenedArgmax: true,
+ *   gemmHead: false, // the screen took the head
  * });
  * ```
  * @module
@@ -85,6 +93,8 @@ export interface DecoderRewrites {
   skipLayerNorm: boolean;
   /** A `screen_argmax` input: the LM head's argmax through an int8 screen, exact. */
   screenedArgmax: boolean;
+  /** The LM head as `Gemm` on the `[vocab, hidden]` table it transposes (`transB`). */
+  gemmHead: boolean;
 }
 
 /** The rewritten graph and which rewrites applied. */
@@ -110,6 +120,7 @@ export const NO_REWRITES: Readonly<DecoderRewrites> = Object.freeze({
   topK: false,
   skipLayerNorm: false,
   screenedArgmax: false,
+  gemmHead: false,
 });
 
 /** Names the rewrites add to the graph. */
@@ -137,6 +148,7 @@ const ALL: DecoderRewrites = {
   topK: true,
   skipLayerNorm: true,
   screenedArgmax: true,
+  gemmHead: true,
 };
 /** AttributeProto types. */
 const ATTRIBUTE_FLOAT = 1, ATTRIBUTE_INT = 2, ATTRIBUTE_GRAPH = 5, ATTRIBUTE_INTS = 7;
@@ -453,6 +465,7 @@ function defaultOpset(modelFields: Field[]): number {
  *   topK: true,
  *   skipLayerNorm: false,
  *   screenedArgmax: false,
+ *   gemmHead: false,
  * };
  * assertEquals(rewriteDecoder(bytes, only).applied, only);
  * ```
@@ -788,6 +801,25 @@ export function rewriteDecoder(
     }
   }
 
+  if (wanted.gemmHead && applied.lastPositionLogits && !applied.screenedArgmax && opset >= 11) {
+    const head = lmHead(producer, initializerNames)!;
+    const tied = headTable(view, head, all);
+    if (tied) {
+      const { table, hidden, vocab } = tied;
+      const rows = `${head.inputs[0]}/rows`, logitRows = `${head.outputs[0]}/rows`;
+      initializers.push(
+        int64Initializer("rewrite/head_rows", [-1n, BigInt(hidden)]),
+        int64Initializer("rewrite/head_logits", [-1n, 1n, BigInt(vocab)]),
+      );
+      insert(head, nodeOf("Reshape", [head.inputs[0], "rewrite/head_rows"], [rows]));
+      insert(head, nodeOf("Gemm", [rows, table], [logitRows], intAttribute("transB", 1)));
+      insert(head, nodeOf("Reshape", [logitRows, "rewrite/head_logits"], [head.outputs[0]]));
+      head.removed = true;
+      dropUnused();
+      applied.gemmHead = true;
+    }
+  }
+
   if (wanted.topK && hasLogits && opset >= 11 && !outputNames.includes(REWRITE_NAMES.topTokens)) {
     // Ranked by the logits themselves, as an argmax over them ranks (log_softmax rounds, and
     // could tie two logits one ulp apart); their log-probabilities are read from LogSoftmax
@@ -904,15 +936,15 @@ function lmHead(producer: Map<string, Node>, initializers: Set<string>): Node | 
 }
 
 /**
- * The LM head's float32 weight `[hidden, vocab]` and the `[vocab, hidden]` table holding its
- * transpose (the tied embedding a `Gather` reads, or the initializer the head transposes), when
- * there is one; else undefined.
+ * The `[vocab, hidden]` float32 table the LM head's weight transposes: the initializer a
+ * `Transpose` feeding the head reads, or an embedding table a `Gather` reads that equals the
+ * head's `[hidden, vocab]` initializer transposed, bit for bit (tied embeddings); else undefined.
  */
-function tiedHead(
+function headTable(
   view: GraphView,
   head: Node,
   nodes: Node[],
-): { weight: Float32Array; table: string; hidden: number; vocab: number } | undefined {
+): { table: string; hidden: number; vocab: number; weight?: Float32Array } | undefined {
   const transpose = view.producer.get(head.inputs[1]);
   const source = transpose?.opType === "Transpose" ? transpose.inputs[0] : head.inputs[1];
   const tensor = view.initializers.get(source);
@@ -922,13 +954,7 @@ function tiedHead(
     const perm = attributeInts(attributesOf(transpose).get("perm"));
     if (perm && perm.join() !== "1,0") return undefined;
     const [vocab, hidden] = dims;
-    const rows = floatData(tensor);
-    if (!rows) return undefined;
-    const weight = new Float32Array(hidden * vocab);
-    for (let v = 0; v < vocab; v++) {
-      for (let d = 0; d < hidden; d++) weight[d * vocab + v] = rows[v * hidden + d];
-    }
-    return { weight, table: source, hidden, vocab };
+    return { table: source, hidden, vocab };
   }
   const [hidden, vocab] = dims;
   const weight = floatData(tensor);
@@ -940,10 +966,32 @@ function tiedHead(
     if (!td || td.type !== FLOAT || td.dims.join() !== `${vocab},${hidden}`) continue;
     const rows = floatData(t);
     if (rows && isTranspose(weight, rows, hidden, vocab)) {
-      return { weight, table: gather.inputs[0], hidden, vocab };
+      return { table: gather.inputs[0], hidden, vocab, weight };
     }
   }
   return undefined;
+}
+
+/**
+ * The LM head's float32 weight `[hidden, vocab]` and the `[vocab, hidden]` table holding its
+ * transpose ({@linkcode headTable}), when there is one; else undefined.
+ */
+function tiedHead(
+  view: GraphView,
+  head: Node,
+  nodes: Node[],
+): { weight: Float32Array; table: string; hidden: number; vocab: number } | undefined {
+  const found = headTable(view, head, nodes);
+  if (!found) return undefined;
+  const { table, hidden, vocab } = found;
+  if (found.weight) return { weight: found.weight, table, hidden, vocab };
+  const rows = floatData(view.initializers.get(table)!);
+  if (!rows) return undefined;
+  const weight = new Float32Array(hidden * vocab);
+  for (let v = 0; v < vocab; v++) {
+    for (let d = 0; d < hidden; d++) weight[d * vocab + v] = rows[v * hidden + d];
+  }
+  return { weight, table, hidden, vocab };
 }
 
 /** Whether `rows` (`[vocab, hidden]`) is `weight` (`[hidden, vocab]`) transposed, bit for bit. */
@@ -1376,6 +1424,7 @@ function tensorType(type: Uint8Array): { elemType: number; dims: (number | strin
  *     topK: true,
  *     skipLayerNorm: true,
  *     screenedArgmax: false,
+ *     gemmHead: false,
  *   }),
  *   "graph rewrites: fused attention, beam_idx cache gather, in-graph top-k, skip layer norm",
  * );
@@ -1389,6 +1438,7 @@ export function describeRewrites(applied: DecoderRewrites): string {
     applied.topK ? "in-graph top-k" : "",
     applied.skipLayerNorm ? "skip layer norm" : "",
     applied.screenedArgmax ? "int8-screened argmax" : "",
+    applied.gemmHead ? "LM head as Gemm on the embedding table" : "",
   ].filter((n) => n);
   return names.length > 0 ? `graph rewrites: ${names.join(", ")}` : "graph as published";
 }
