@@ -70,7 +70,7 @@ export interface LoadOptions extends HubOptions {
    * Apply `graph_rewrite.ts`'s rewrites where safe (fused attention, cache gathered by
    * `beam_idx` in the graph, LM head on the last position, in-graph top-k, skip layer norms,
    * an int8-screened argmax of a large tied head on the native runtime, the head as `Gemm` on
-   * its embedding table on WASM and, for vocabularies not a multiple of 4, WebGPU);
+   * its embedding table on WASM and, for vocabularies not a multiple of 4, on WebGPU);
    * `false` runs the graph as published, an object turns single rewrites off
    * (`{ beamIdx: false }`).
    * @default {true}
@@ -635,12 +635,13 @@ async function createSession(
   // onnxruntime-node, one thread: median step 4% longer greedy, 13% longer at width 4).
   // The int8-screened argmax pays where the head streams from DRAM on the native runtime (its
   // int8 product is fast there; onnxruntime-web's WASM one took longer than the float32 head).
-  // The head as Gemm on the embedding table (transB) pays on WASM (one head alone, p50 of 35
-  // runs, 2 threads: GPT-2 small's 3.6 vs 4.7 ms, the embedded model's 0.15 vs 0.26 ms) and on
-  // WebGPU where the vocabulary is not a multiple of 4: onnxruntime-web's MatMul shader reads
-  // the weights four columns at a time only then, and GPT-2's 50257 took 376 ms against 843 ms
-  // here, while the embedded model's 4096 was a little faster as a MatMul (21 vs 24 ms); the
-  // native runtime ran both forms alike.
+  // The head as Gemm on the embedding table (transB) pays on WebGPU where the vocabulary is not
+  // a multiple of 4: onnxruntime-web's MatMul shader reads the weights four columns at a time
+  // only then, and GPT-2's 50257 took 376 ms against 843 ms here, while the embedded model's
+  // 4096 was a little faster as a MatMul (21 vs 24 ms). On WASM the head alone ran faster as
+  // Gemm (3.6 vs 4.7 ms) but a whole GPT-2-small step did not (p50 17.7 vs 17.4 ms, one
+  // process, interleaved); it stays on there for memory: the [hidden, vocab] copy (154 MB for
+  // GPT-2 small) is not held. The native runtime ran both forms alike and screens big heads.
   const wanted: DecoderRewrites = {
     fusedAttention: true,
     beamIdx: false,

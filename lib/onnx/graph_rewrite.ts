@@ -803,9 +803,9 @@ export function rewriteDecoder(
 
   if (wanted.gemmHead && applied.lastPositionLogits && !applied.screenedArgmax && opset >= 11) {
     const head = lmHead(producer, initializerNames)!;
-    const tied = headTable(view, head, all);
-    if (tied) {
-      const { table, hidden, vocab } = tied;
+    const found = headTable(view, head, all);
+    if (found) {
+      const { table, hidden, vocab } = found;
       const rows = `${head.inputs[0]}/rows`, logitRows = `${head.outputs[0]}/rows`;
       initializers.push(
         int64Initializer("rewrite/head_rows", [-1n, BigInt(hidden)]),
