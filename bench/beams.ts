@@ -2,7 +2,8 @@
  * The cost of beams: this workspace's beam search at widths 1, 2, 4, 8 against greedy, the same
  * number of new tokens, no sampling, widths alternating within each repetition. Cost per
  * generated token is taken from the decode steps only, as in `decode.ts`:
- * (t_N − t₁) / (N − 1) from the per-token stamps. Every session run is counted, so the output shows that a step is one
+ * (t_N − t₁) / (N − 1) from the per-token stamps, of each width's fastest of `bestOf` back-to-back
+ * generations per repetition. Every session run is counted, so the output shows that a step is one
  * batched call over all beams, not one call per beam.
  *
  * @example
@@ -11,7 +12,7 @@
  * const r = await measureBeams({
  *   model: "data/models/brown-gpt2", name: "embedded", threads: 1, contender: "ours-wasm",
  *   widths: [1, 4],
- *   promptIds: [464, 318], newTokens: 16, reps: 3,
+ *   promptIds: [464, 318], newTokens: 16, reps: 3, bestOf: 2,
  *   warmUp: { minRuns: 1, minMs: 0, settleMaxMs: 0 },
  *   log: console.log,
  * });
@@ -43,6 +44,8 @@ export async function measureBeams(options: {
   promptIds: number[];
   newTokens: number;
   reps: number;
+  /** Back-to-back generations per width and repetition, of which the fastest counts. */
+  bestOf: number;
   /**
    * Unmeasured runs per width before timing (see `Contender.warmUp`), then at most
    * `settleMaxMs` for the process to go idle (`Contender.settle`).
@@ -71,7 +74,9 @@ export async function measureBeams(options: {
     const runs = new Map<number, RunReply[]>(widths.map((w) => [w, []]));
     for (let r = 0; r < reps; r++) {
       const order = widths.map((_, i) => widths[(i + r) % widths.length]);
-      for (const w of order) runs.get(w)!.push(await c.run(promptIds, n, w, true));
+      for (const w of order) {
+        runs.get(w)!.push(await c.runFastest(promptIds, n, w, true, options.bestOf));
+      }
     }
     const msPerToken = (x: RunReply) => decodeSeconds(x) * 1000 / (n - 1);
     const greedy = runs.get(1)!;
@@ -82,6 +87,7 @@ export async function measureBeams(options: {
       name: options.name,
       newTokens: n,
       reps,
+      bestOf: options.bestOf,
       widths: widths.map((w) => {
         const rs = runs.get(w)!;
         const last = rs[rs.length - 1];

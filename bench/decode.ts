@@ -9,7 +9,8 @@
  * - prefill tokens/s = prompt tokens / t₁
  * - decode tokens/s = (N − 1) / (t_N − t₁)
  *
- * computed per repetition, then summarized. On WebGPU the bytes read back to the CPU during the
+ * computed per repetition (each contender's fastest of `bestOf` back-to-back generations), then
+ * summarized. On WebGPU the bytes read back to the CPU during the
  * decode steps are counted (`gpu_traffic.ts`) and compared with the logits' size.
  *
  * @example
@@ -18,7 +19,7 @@
  * const r = await measureDecode({
  *   model: "data/models/brown-gpt2", name: "embedded", group: "cpu", threads: 1,
  *   contenders: ["ours-wasm", "transformers.js-web-wasm"],
- *   promptIds: [464, 318, 257], newTokens: 16, reps: 3, vocabSize: 4096,
+ *   promptIds: [464, 318, 257], newTokens: 16, reps: 3, bestOf: 2, vocabSize: 4096,
  *   warmUp: { minRuns: 1, minMs: 0, settleMaxMs: 0 }, log: console.log,
  * });
  * r.comparisons[0].ratio;
@@ -69,6 +70,7 @@ export const DECODE_COMPARISONS: readonly {
  * @example
  * ```ts
  * // const result = await measureDecode({ model, contenders, promptIds, newTokens: 64, reps: 5,
+//   bestOf: 3,
  * //   vocabSize: 4096, warmUp: { minRuns: 3, minMs: 3000, settleMaxMs: 60_000 }, log });
  * ```
  */
@@ -84,6 +86,8 @@ export async function measureDecode(options: {
   promptIds: number[];
   newTokens: number;
   reps: number;
+  /** Back-to-back generations per contender and repetition, of which the fastest counts. */
+  bestOf: number;
   vocabSize: number;
   /**
    * Unmeasured runs per contender before timing (see `Contender.warmUp`), then at most
@@ -123,7 +127,9 @@ export async function measureDecode(options: {
     const runs = new Map<ContenderId, RunReply[]>(started.map((c) => [c.id, []]));
     for (let r = 0; r < reps; r++) {
       const order = started.map((_, i) => started[(i + r) % started.length]);
-      for (const c of order) runs.get(c.id)!.push(await c.run(promptIds, n, 1, false));
+      for (const c of order) {
+        runs.get(c.id)!.push(await c.runFastest(promptIds, n, 1, false, options.bestOf));
+      }
     }
     const contenders = started.map((c) =>
       summarizeContender(c, runs.get(c.id)!, promptIds.length, n, options.vocabSize)
@@ -156,6 +162,7 @@ export async function measureDecode(options: {
       promptIds,
       newTokens: n,
       reps,
+      bestOf: options.bestOf,
       contenders,
       comparisons,
       identicalTokens,

@@ -73,6 +73,8 @@ export interface BenchFlags {
   parts: BenchPart[];
   /** Repetitions per figure. */
   reps: number;
+  /** Back-to-back generations per contender and repetition in decode and beams; the fastest counts. */
+  bestOf: number;
   /** Smaller shapes, fewer tokens: a smoke run of every code path. */
   quick: boolean;
   /** Folder receiving `results.json` and `roofline-figure.json`. */
@@ -110,6 +112,13 @@ export const BENCH_CLI = {
       help: "repetitions per figure",
       valueName: "N",
       defaultText: "5; --quick: 2",
+    }),
+    "best-of": flag({
+      value: positiveInteger,
+      help:
+        "back-to-back generations per contender and repetition (decode, beams); the fastest counts",
+      valueName: "N",
+      defaultText: "3; --quick: 2",
     }),
     quick: switchFlag("small shapes and few tokens: a smoke run of every code path"),
     render: switchFlag(
@@ -169,6 +178,7 @@ export function parseBenchFlags(args: readonly string[]): BenchFlags {
   return {
     parts: BENCH_PARTS.filter((p) => only.includes(p)),
     reps: v.reps ?? (v.quick ? 2 : 5),
+    bestOf: v["best-of"] ?? (v.quick ? 2 : 3),
     quick: v.quick,
     outDir: v.out ?? (v.quick ? QUICK_OUT : COMMITTED_OUT),
     hardwarePath: v.hardware !== undefined
@@ -306,7 +316,8 @@ async function runDecode(
   for (const { group, contenders, newTokens } of groups) {
     console.log(
       `\n== decode ${plan.name} (${group}): greedy, ${plan.promptIds.length}-token prompt, ` +
-        `${newTokens} new tokens, ${flags.reps} reps, contenders alternating, ` +
+        `${newTokens} new tokens, ${flags.reps} reps (fastest of ${flags.bestOf} each), ` +
+        `contenders alternating, ` +
         `${flags.threads} CPU thread(s) ==`,
     );
     const r = await measureDecode({
@@ -318,6 +329,7 @@ async function runDecode(
       promptIds: plan.promptIds,
       newTokens,
       reps: flags.reps,
+      bestOf: flags.bestOf,
       vocabSize: plan.vocabSize,
       warmUp: warmUpBudget(flags),
       log: (line) => console.log(`  ${line}`),
@@ -387,7 +399,7 @@ async function runBeams(
   for (const { contender, newTokens } of runs) {
     console.log(
       `\n== beams ${plan.name}: widths ${plan.beamWidths.join(", ")} vs greedy on ${contender}, ` +
-        `${newTokens} new tokens, ${flags.reps} reps ==`,
+        `${newTokens} new tokens, ${flags.reps} reps (fastest of ${flags.bestOf} each) ==`,
     );
     const r = await measureBeams({
       model: plan.folder,
@@ -398,6 +410,7 @@ async function runBeams(
       promptIds: plan.promptIds,
       newTokens,
       reps: flags.reps,
+      bestOf: flags.bestOf,
       warmUp: warmUpBudget(flags),
       log: (line) => console.log(`  ${line}`),
     });

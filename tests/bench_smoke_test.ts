@@ -35,6 +35,12 @@ Deno.test("flags: defaults, --quick, --only, and bad values named", () => {
   assertEquals([d.reps, d.quick, d.hardwarePath], [5, false, "data/hardware-measured.json"]);
   const q = parseBenchFlags(["--quick", "--only=beams,roofline", "--reps", "3"]);
   assertEquals([q.parts, q.reps, q.hardwarePath], [["roofline", "beams"], 3, null]);
+  assertEquals([d.bestOf, q.bestOf, parseBenchFlags(["--best-of", "5"]).bestOf], [3, 2, 5]);
+  assertThrows(
+    () => parseBenchFlags(["--best-of", "0"]),
+    RangeError,
+    '--best-of must be a positive integer, got "0"',
+  );
   assertThrows(() => parseBenchFlags(["--only", "speed"]), RangeError, '"speed"');
   assertThrows(
     () => parseBenchFlags(["--reps", "0"]),
@@ -92,6 +98,7 @@ Deno.test(
     assertEquals(cpu.contenders.length, 6, "every CPU contender starts on this machine");
     for (const r of decode.models) {
       assertEquals(r.skipped, [], `${r.group}: every contender starts`);
+      assertEquals(r.bestOf, 2, "a quick run keeps the fastest of 2 generations");
       assertEquals(r.identicalTokens, true);
       const byId = new Map<string, ContenderDecode>(r.contenders.map((c) => [c.id, c]));
       for (const c of r.contenders) {
@@ -132,6 +139,7 @@ Deno.test(
     // Beams: one batched call per step with `width` rows; greedy is 1× itself.
     for (const r of beams.runs) {
       assertEquals(r.widths.map((w) => w.width), [1, 4]);
+      assertEquals(r.bestOf, 2);
       for (const w of r.widths) {
         assertEquals(w.callsPerStep, 1);
         assertEquals(w.rowsPerCall, [w.width]);
@@ -159,6 +167,7 @@ Deno.test(
       run.stdout,
       /^target greedy\/embedded\/wasm: \d+\.\d\d× \(IQR \d+\.\d\d–\d+\.\d\d, n 2\) (met|missed)$/m,
     );
+    assertMatch(run.stdout, /== decode embedded \(cpu\): .* 2 reps \(fastest of 2 each\)/);
     // Only a full run into data/bench rewrites the README's results.
     assert(!run.stdout.includes("bench/README.md"));
   },

@@ -39,6 +39,7 @@ function run(name: string, contenders: ContenderDecode[], timesAboveFloor?: numb
     promptIds: [1],
     newTokens: 2,
     reps: contenders[0].decodeTokensPerSByRep.length,
+    bestOf: 1,
     contenders,
     comparisons: [],
     identicalTokens: true,
@@ -68,6 +69,7 @@ function beams(name: string, contender: ContenderId, relative: number[]): BeamsP
     name,
     newTokens: 2,
     reps: relative.length,
+    bestOf: 1,
     widths: [{
       width: 4,
       msPerToken: s,

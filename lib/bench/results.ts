@@ -237,6 +237,8 @@ export interface DecodeResult {
   newTokens: number;
   /** Repetitions. */
   reps: number;
+  /** Back-to-back generations per contender and repetition, of which the fastest counts. */
+  bestOf: number;
   /** Per contender. */
   contenders: ContenderDecode[];
   /** Ours over theirs. */
@@ -282,6 +284,8 @@ export interface BeamsResult {
   newTokens: number;
   /** Repetitions. */
   reps: number;
+  /** Back-to-back generations per width and repetition, of which the fastest counts. */
+  bestOf: number;
   /** Per width, greedy first. */
   widths: BeamWidthCost[];
 }

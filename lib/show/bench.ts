@@ -56,7 +56,8 @@ export function decodeTable(decode: DecodeResult): Displayable[] {
       digits: 2,
       caption: `**${decode.name}** (${decode.group}): greedy decoding of ${decode.newTokens} ` +
         `tokens after a ${decode.promptIds.length}-token prompt, ${decode.reps} alternating ` +
-        `repetitions (this machine's figures). Tokens identical across contenders and ` +
+        `repetitions, each contender's fastest of ${decode.bestOf} back-to-back generations in ` +
+        `each (this machine's figures). Tokens identical across contenders and ` +
         `repetitions: ${decode.identicalTokens ? "yes" : "no"}.` +
         (decode.skipped.length > 0
           ? ` Not run: ${decode.skipped.map((s) => `${s.id} (${s.reason})`).join("; ")}.`
@@ -99,7 +100,8 @@ export function beamsTable(beams: BeamsResult): Displayable {
     {
       digits: 2,
       caption: `**${beams.name}**, beam search on ${beams.contender} (${beams.description}), ` +
-        `${beams.newTokens} new tokens, ${beams.reps} repetitions.`,
+        `${beams.newTokens} new tokens, ${beams.reps} repetitions, each width's fastest of ` +
+        `${beams.bestOf} back-to-back generations in each.`,
     },
   );
 }
