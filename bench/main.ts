@@ -215,6 +215,7 @@ async function runRoofline(flags: BenchFlags, webgpu: boolean): Promise<Roofline
       : { seqLen: 512, dModel: 512, nHeads: 4 },
     budget: ROOFLINE_BUDGETS[flags.quick ? "quick" : "full"],
     copyBytes: flags.quick ? 16 << 20 : 256 << 20,
+    readBytes: flags.quick ? 16 << 20 : 512 << 20,
     log: (line) => console.log(`  ${line}`),
   });
 }

@@ -1,6 +1,6 @@
 /**
- * This machine's roofline, measured: memory bandwidth (a JavaScript TypedArray copy and a
- * streaming Add chain on onnxruntime-web) and peak MatMul FLOP/s per backend (WASM, WebGPU),
+ * This machine's roofline, measured: memory bandwidth (a JavaScript TypedArray copy, WebAssembly
+ * SIMD reads on the runtime's thread count, and a streaming Add chain on onnxruntime-web) and peak MatMul FLOP/s per backend (WASM, WebGPU),
  * plus the MatMuls of a transformer layer (Question 1's shapes, scaled down) timed on the same
  * backends and placed against the measured roofs.
  *
@@ -35,6 +35,7 @@ import { decodeOps, prefillOps } from "../lib/intensity/layer.ts";
 import { modelConfig } from "../lib/intensity/config.ts";
 import type { Phase } from "../lib/intensity/layer.ts";
 import { addChainModel, type BuiltModel, matmulChainModel } from "./onnx_model.ts";
+import { measureReadBandwidth } from "./read_bandwidth.ts";
 import { summarize, type Summary } from "../lib/bench/stats.ts";
 
 /** Bytes per float32 element: what every model built here computes in. */
@@ -378,7 +379,7 @@ export const ROOFLINE_BUDGETS: Record<"full" | "quick", Record<OrtBackend, Roofl
  * ```ts
  * const r = await measureRoofline({
  *   backends: ["wasm"], reps: 2, layer: { seqLen: 16, dModel: 32, nHeads: 2 },
- *   budget: ROOFLINE_BUDGETS.quick, copyBytes: 1 << 20, log: console.log,
+ *   budget: ROOFLINE_BUDGETS.quick, copyBytes: 1 << 20, readBytes: 1 << 20, log: console.log,
  * });
  * r.backends[0].ops.length === 6;
  * ```
@@ -391,6 +392,8 @@ export async function measureRoofline(options: {
   layer: LayerShape;
   budget: Record<OrtBackend, RooflineBudget>;
   copyBytes: number;
+  /** Bytes the read-bandwidth workers stream per pass (far beyond the last-level cache). */
+  readBytes: number;
   log: (line: string) => void;
 }): Promise<RooflineResult> {
   const { reps, layer, budget, log } = options;
@@ -399,6 +402,8 @@ export async function measureRoofline(options: {
   const threads = wasmThreads() ?? 1;
   const jsCopy = await measureJsCopyBandwidth({ bytes: options.copyBytes, reps });
   log(`js copy bandwidth: ${fmtRate(jsCopy.gbPerS, "GB/s")}`);
+  const read = await measureReadBandwidth({ bytes: options.readBytes, threads, reps });
+  log(`read bandwidth (${threads} thread(s)): ${fmtRate(read.gbPerS, "GB/s")}`);
   const backends: BackendRoofline[] = [];
   for (const backend of options.backends) {
     const b = budget[backend];
@@ -440,7 +445,7 @@ export async function measureRoofline(options: {
     }
     backends.push({ backend, bandwidth, peak, ops, skipped });
   }
-  return { measuredAt, reps, layer, jsCopy, backends, wasmThreads: threads };
+  return { measuredAt, reps, layer, jsCopy, read, backends, wasmThreads: threads };
 }
 
 /**

@@ -73,6 +73,10 @@ Deno.test(
 
     // Roofline: positive figures, and the hardware file is the roofline's entries.
     assert(roofline.jsCopy.gbPerS.median > 0);
+    // The read probe streamed the quick run's 16 MiB on the WASM runtime's threads.
+    assertEquals(roofline.read?.bytesPerOp, 16 << 20);
+    assert(roofline.read!.gbPerS.median > 0);
+    assertMatch(run.stdout, /read bandwidth \(\d+ thread\(s\)\): /);
     const hw = JSON.parse(await Deno.readTextFile(hardware));
     for (const b of roofline.backends) {
       assert(b.bandwidth.gbPerS.median > 0 && b.peak.gflopsPerS.median > 0);

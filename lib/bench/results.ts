@@ -150,6 +150,11 @@ export interface RooflineResult {
   layer: LayerShape;
   /** Plain JavaScript copy bandwidth (the CPU's memory system without any runtime). */
   jsCopy: BandwidthMeasurement;
+  /**
+   * Read-only bandwidth of WebAssembly SIMD loads on `wasmThreads` workers (what a decode step's
+   * weight stream can reach; absent from runs before it was measured).
+   */
+  read?: BandwidthMeasurement;
   /** Per backend that could run. */
   backends: BackendRoofline[];
   /** Threads of the WASM measurements (onnxruntime-web's plain build). */
