@@ -16,6 +16,7 @@
  */
 import type { BandwidthMeasurement } from "../lib/bench/results.ts";
 import { summarize } from "../lib/bench/stats.ts";
+import { varintBytes } from "../lib/onnx/protobuf.ts";
 
 /** Bytes each loop iteration reads: one cache line, four 16-byte loads. */
 export const LINE_BYTES = 64;
@@ -23,19 +24,8 @@ const PAGE_BYTES = 65536;
 /** Passes per repetition; the fastest counts (another job's stall only adds time). */
 const PASSES_PER_REPETITION = 3;
 
-function leb128(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value >>>= 7;
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-}
-
 function section(id: number, content: number[]): number[] {
-  return [id, ...leb128(content.length), ...content];
+  return [id, ...varintBytes(content.length), ...content];
 }
 
 /**
@@ -54,8 +44,8 @@ function section(id: number, content: number[]): number[] {
  */
 export function readModule(pages: number): WebAssembly.Module {
   const str = (s: string) => [s.length, ...new TextEncoder().encode(s)];
-  const load = (offset: number) => [0x20, 0x00, 0xfd, 0x00, 0x04, ...leb128(offset)];
-  const xor = [0xfd, ...leb128(81)];
+  const load = (offset: number) => [0x20, 0x00, 0xfd, 0x00, 0x04, ...varintBytes(offset)];
+  const xor = [0xfd, ...varintBytes(81)];
   const body = [
     0x01,
     0x01,
@@ -90,7 +80,7 @@ export function readModule(pages: number): WebAssembly.Module {
     0x20,
     0x02,
     0xfd,
-    ...leb128(27),
+    ...varintBytes(27),
     0x00, // i32x4.extract_lane 0
     0x0b,
   ];
@@ -103,12 +93,12 @@ export function readModule(pages: number): WebAssembly.Module {
       ...str("memory"),
       0x02,
       0x03, // limits: minimum and maximum, shared
-      ...leb128(pages),
-      ...leb128(pages),
+      ...varintBytes(pages),
+      ...varintBytes(pages),
     ]),
     ...section(3, [0x01, 0x00]),
     ...section(7, [0x01, ...str("read"), 0x00, 0x00]),
-    ...section(10, [0x01, ...leb128(body.length), ...body]),
+    ...section(10, [0x01, ...varintBytes(body.length), ...body]),
   ];
   return new WebAssembly.Module(new Uint8Array(bytes));
 }
@@ -156,22 +146,21 @@ export async function measureReadBandwidth(
     new Worker(new URL("./read_bandwidth_worker.ts", import.meta.url), { type: "module" })
   );
   try {
-    const answers = workers.map((w) => {
-      let resolve: (a: Answer) => void = () => {};
-      let reject: (e: unknown) => void = () => {};
-      w.onmessage = (e: MessageEvent<Answer>) => resolve(e.data);
-      w.onerror = (e) => {
-        e.preventDefault();
-        reject(new Error(`read-bandwidth worker failed: ${e.message}`));
-      };
-      return () =>
-        new Promise<Answer>((res, rej) => {
-          resolve = res;
-          reject = rej;
-        });
-    });
+    // One answer per message sent; a failing worker rejects the pass that waits on it.
+    const answer = (w: Worker) =>
+      new Promise<Answer>((resolve, reject) => {
+        const failed = (e: ErrorEvent) => {
+          e.preventDefault();
+          reject(new Error(`read-bandwidth worker failed: ${e.message}`));
+        };
+        w.addEventListener("error", failed, { once: true });
+        w.addEventListener("message", (e: MessageEvent<Answer>) => {
+          w.removeEventListener("error", failed);
+          resolve(e.data);
+        }, { once: true });
+      });
     const pass = async (): Promise<number> => {
-      const waiting = answers.map((next) => next());
+      const waiting = workers.map(answer);
       const t0 = performance.now();
       workers.forEach((w, t) => w.postMessage({ start: shares[t].start, end: shares[t].end }));
       const got = await Promise.all(waiting);
@@ -183,7 +172,7 @@ export async function measureReadBandwidth(
       });
       return seconds;
     };
-    const ready = answers.map((next) => next());
+    const ready = workers.map(answer);
     workers.forEach((w) => w.postMessage({ module, memory }));
     await Promise.all(ready);
     await pass();

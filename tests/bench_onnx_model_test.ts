@@ -1,6 +1,6 @@
 // The benchmark's hand-encoded ONNX models, run on onnxruntime-web WASM and checked against a
 // naive JavaScript matrix product; the cost model of the timed shapes against hand counts.
-import { assert, assertAlmostEquals, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import * as ort from "onnxruntime-web/webgpu";
 import { addChainModel, matmulChainModel, seededUniform } from "../bench/onnx_model.ts";
 import { layerMatmuls, matmulFlopsBytes, QUESTION1_LAYER } from "../bench/roofline.ts";

@@ -158,6 +158,31 @@ export class ProtoReader {
   }
 }
 
+/**
+ * The bytes of a varint: unsigned LEB128, seven bits per byte, low bits first (WebAssembly's
+ * binary format encodes its integers the same way).
+ * @throws {RangeError} unless `value` is a non-negative safe integer.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(varintBytes(300), [0xac, 0x02]);
+ * assertEquals(varintBytes(0), [0]);
+ * ```
+ */
+export function varintBytes(value: number): number[] {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`protobuf varint must be a non-negative safe integer, got ${value}`);
+  }
+  const out: number[] = [];
+  let v = value;
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+  return out;
+}
+
 /** Encodes a message field by field. */
 export class ProtoWriter {
   #parts: Uint8Array[] = [];
@@ -169,17 +194,7 @@ export class ProtoWriter {
   }
 
   #varint(value: number): void {
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new RangeError(`protobuf varint must be a non-negative safe integer, got ${value}`);
-    }
-    const out: number[] = [];
-    let v = value;
-    while (v >= 0x80) {
-      out.push((v % 0x80) | 0x80);
-      v = Math.floor(v / 0x80);
-    }
-    out.push(v);
-    this.#push(Uint8Array.from(out));
+    this.#push(Uint8Array.from(varintBytes(value)));
   }
 
   /**
